@@ -1,0 +1,37 @@
+//! The settings the HTTP layer needs. The server crate fills them from the environment; tests build
+//! them directly.
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub service_name: String,
+    pub version: String,
+    pub production: bool,
+    /// Handler deadline; past it the client gets 503 problem+json and the work is dropped.
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    /// Exact origins allowed by CORS (and, later, on the WebSocket handshake).
+    pub cors_origins: Vec<String>,
+    /// Budget of each dependency probe in `/api/v1/health`.
+    pub health_check_timeout: Duration,
+    /// Seconds sent in `Retry-After` with 503s (maintenance, draining, unavailable dependency).
+    pub retry_after: Duration,
+    /// Serve `/api/v1/dev-config` (the web frontend's zero-setup demo). Refused in production.
+    pub dev_endpoints: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            service_name: "freeagentics".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            production: false,
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            cors_origins: vec!["http://localhost:3000".to_owned()],
+            health_check_timeout: Duration::from_secs(2),
+            retry_after: Duration::from_secs(5),
+            dev_endpoints: false,
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! One error type for every handler and middleware, rendered as RFC 7807 problem+json.
+//!
+//! `IntoResponse` renders a complete body and also stores the [`Problem`] in the response
+//! extensions; `middleware::problem` then fills `instance` with the request id and converts any
+//! error response that did not come from here (axum's 404/405, tower-http's 408/413) into the same
+//! shape, so no plain-text rejection ever reaches a client.
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use freeagentics_core::{FieldError, ValidationErrors};
+use freeagentics_store::StoreError;
+use serde::Serialize;
+use std::time::Duration;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+const TYPE_BASE: &str = "https://freeagentics.com/problems/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{detail}")]
+    Conflict { detail: String, errors: Vec<FieldError> },
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: Duration },
+    #[error("{detail}")]
+    Unavailable { detail: String, retry_after: Duration },
+    /// Logged with its cause; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The wire shape (RFC 7807 + `errors[]` for field problems).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldErrorBody>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldErrorBody {
+    pub field: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        ApiError::Unavailable { detail: detail.into(), retry_after: Duration::from_secs(5) }
+    }
+
+    /// The error for a bare status produced outside our handlers (router, tower-http layers).
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("request body is too large".to_owned()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType("unsupported content type".to_owned()),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                ApiError::unavailable("the request could not be completed in time; retry later")
+            }
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized("authentication required".to_owned()),
+            StatusCode::FORBIDDEN => ApiError::Forbidden("forbidden".to_owned()),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests {
+                detail: "too many requests".to_owned(),
+                retry_after: Duration::from_secs(1),
+            },
+            s if s.is_client_error() => ApiError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_owned()),
+            _ => ApiError::Internal(format!("upstream status {status}")),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not-found",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PreconditionFailed(_) => "precondition-failed",
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::Validation(_) => "validation-error",
+            ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Unavailable { .. } => "service-unavailable",
+            ApiError::Internal(_) => "internal-error",
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            ApiError::NotFound => "the requested resource does not exist".to_owned(),
+            ApiError::MethodNotAllowed => "this method is not supported on this resource".to_owned(),
+            ApiError::Validation(_) => "the request has invalid fields; see `errors`".to_owned(),
+            ApiError::Internal(_) => "an unexpected error occurred; quote the instance id when reporting it".to_owned(),
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Validation(errors) | ApiError::Conflict { errors, .. } => {
+                errors.iter().map(|e| FieldErrorBody { field: e.field.clone(), message: e.message.clone() }).collect()
+            }
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: format!("{TYPE_BASE}{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            instance: None,
+            errors,
+        }
+    }
+}
+
+impl Problem {
+    pub fn into_response_with(self, status: StatusCode, mut response: Response) -> Response {
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        *response.status_mut() = status;
+        *response.body_mut() = axum::body::Body::from(body);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        headers.remove(header::CONTENT_LENGTH);
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(cause) = &self {
+            // The one place internal causes are logged; the span carries the request id.
+            tracing::error!(error.cause = %cause, "request failed");
+        }
+        let mut response = Response::new(axum::body::Body::empty());
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            }
+            _ => {}
+        }
+        self.to_problem().into_response_with(status, response)
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(errors.into_vec())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict { .. } => {
+                let field = error.conflict_field().unwrap_or("resource").to_owned();
+                ApiError::Conflict {
+                    detail: format!("a resource with this {field} already exists"),
+                    errors: vec![FieldError::new(field, "already taken")],
+                }
+            }
+            StoreError::VersionMismatch => {
+                ApiError::PreconditionFailed("the resource changed since you read it; reload and retry".to_owned())
+            }
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "database unavailable");
+                metrics::counter!("freeagentics_db_pool_acquire_timeouts_total")
+                    .increment(u64::from(cause.contains("pool timed out")));
+                ApiError::unavailable("the database is temporarily unavailable; retry later")
+            }
+            StoreError::Other(cause) => ApiError::Internal(cause),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The HTTP face of FreeAgentics: router, handlers (one file per resource under `routes/`),
+//! extractors that turn every bad input into problem+json, the middleware stack, and OpenAPI.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod observability;
+pub mod openapi;
+pub mod router;
+pub mod routes;
+pub mod state;
+
+pub use config::ApiConfig;
+pub use error::ApiError;
+pub use router::build_router;
+pub use state::{App, AppState, Lifecycle};

@@ -1,0 +1,38 @@
+use crate::ApiError;
+use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Gives every error response the problem+json shape with `instance` = the request id: ours get
+/// the id filled in, and bare statuses from the router or tower layers (404, 405, 408, 413) are
+/// rebuilt from their status, keeping headers such as `Allow`.
+pub async fn render(request: Request, next: Next) -> Response {
+    let request_id = request.headers().get(super::observe::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut response = next.run(request).await;
+    if let Some(mut problem) = response.extensions_mut().remove::<Problem>() {
+        problem.instance = request_id;
+        let status = response.status();
+        return problem.into_response_with(status, response);
+    }
+    let status = response.status();
+    let already_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if status.as_u16() < 400 || already_problem {
+        return response;
+    }
+    let error = ApiError::from_status(status);
+    let headers = response.headers_mut();
+    if let ApiError::Unavailable { retry_after, .. } | ApiError::TooManyRequests { retry_after, .. } = &error {
+        headers.entry(header::RETRY_AFTER).or_insert(HeaderValue::from(retry_after.as_secs().max(1)));
+    }
+    if matches!(error, ApiError::Unauthorized(_)) {
+        headers.entry(header::WWW_AUTHENTICATE).or_insert(HeaderValue::from_static("Bearer"));
+    }
+    let mut problem = error.to_problem();
+    problem.instance = request_id;
+    problem.into_response_with(error.status(), response)
+}

@@ -1,0 +1,3 @@
+//! Metric definitions and the Prometheus recorder.
+pub mod process;
+pub mod registry;

@@ -1,0 +1,105 @@
+//! Every metric the service exports, declared in one place with its help text. Counters the
+//! runbook's panels and alerts query are registered at zero on start-up so their series exist
+//! before the first event (a missing series silently breaks `rate()` and `absent()`).
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Seconds. Explicit so `histogram_quantile` over `_bucket` works (without buckets the exporter
+/// renders a summary) and 0.5 s — the runbook's HighResponseTime threshold — is a bucket edge.
+pub const HTTP_DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const INFERENCE_DURATION_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+
+pub const FORMATION_STRATEGIES: [&str; 3] = ["greedy", "optimal", "hierarchical"];
+pub const FORMATION_OUTCOMES: [&str; 3] = ["success", "partial", "failure"];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder once per process and returns its handle; later calls (several
+/// test servers in one process) share it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), &HTTP_DURATION_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("freeagentics_db_query_duration_seconds".into()),
+                        &HTTP_DURATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("freeagentics_inference_duration_seconds".into()),
+                        &INFERENCE_DURATION_BUCKETS,
+                    )
+                });
+            let recorder = match builder {
+                Ok(builder) => builder.build_recorder(),
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, which this crate never does.
+            let _ = metrics::set_global_recorder(recorder);
+            describe_all();
+            handle
+        })
+        .clone()
+}
+
+fn describe_all() {
+    describe_counter!("http_requests_total", "HTTP requests by method, matched route and status");
+    describe_histogram!("http_request_duration_seconds", Unit::Seconds, "HTTP request latency by route");
+    describe_gauge!("http_requests_in_flight", "HTTP requests being served");
+    describe_gauge!("freeagentics_build_info", "Build metadata; always 1");
+    describe_gauge!("freeagentics_ready", "1 when this replica is ready for traffic (DB reachable, not draining)");
+    describe_gauge!("freeagentics_maintenance_mode", "1 while the maintenance file says true");
+    describe_gauge!("freeagentics_db_pool_connections", "Database pool connections by state (idle, in_use)");
+    describe_gauge!("freeagentics_db_pool_max_connections", "Database pool size limit");
+    describe_counter!(
+        "freeagentics_db_pool_acquire_timeouts_total",
+        "Requests answered 503 because the pool was saturated"
+    );
+    describe_gauge!("freeagentics_redis_up", "1 when the last Redis probe succeeded (only with REDIS_URL)");
+    describe_counter!("freeagentics_redis_errors_total", "Redis operations that failed and were degraded around");
+    describe_counter!("freeagentics_rate_limited_total", "Requests refused by the rate limiter, by class and backend");
+    describe_gauge!(
+        "freeagentics_rate_limit_fallback_active",
+        "1 while Redis is down and the in-process limiter is used"
+    );
+    describe_counter!("freeagentics_cache_requests_total", "Cache lookups by cache and outcome (hit, miss, error)");
+    describe_gauge!("freeagentics_active_connections", "Open WebSocket connections");
+    describe_counter!("freeagentics_user_registrations_total", "Accounts registered");
+    describe_counter!("freeagentics_logins_total", "Login attempts by outcome");
+    describe_counter!("freeagentics_token_refreshes_total", "Refresh-token exchanges by outcome");
+    describe_counter!("freeagentics_agent_interactions_total", "Agent inference steps");
+    describe_histogram!("freeagentics_inference_duration_seconds", Unit::Seconds, "Active-inference step time");
+    describe_counter!("freeagentics_coalition_formations_total", "Coalition formation runs by strategy and outcome");
+    describe_counter!("freeagentics_events_published_total", "Real-time events published, by topic kind");
+}
+
+/// Series that must exist from the first scrape, at zero (issue #4: panels and alerts always have
+/// a series; the features that count them fill them in).
+pub fn register_baseline(version: &str, git_sha: &str) {
+    gauge!("freeagentics_build_info", "version" => version.to_owned(), "git_sha" => git_sha.to_owned()).set(1.0);
+    gauge!("http_requests_in_flight").set(0.0);
+    gauge!("freeagentics_maintenance_mode").set(0.0);
+    gauge!("freeagentics_active_connections").set(0.0);
+    gauge!("freeagentics_rate_limit_fallback_active").set(0.0);
+    counter!("freeagentics_db_pool_acquire_timeouts_total").absolute(0);
+    counter!("freeagentics_redis_errors_total").absolute(0);
+    counter!("freeagentics_user_registrations_total").absolute(0);
+    counter!("freeagentics_agent_interactions_total").absolute(0);
+    for outcome in ["success", "failure", "throttled"] {
+        counter!("freeagentics_logins_total", "outcome" => outcome).absolute(0);
+    }
+    for outcome in ["success", "reuse_detected", "invalid"] {
+        counter!("freeagentics_token_refreshes_total", "outcome" => outcome).absolute(0);
+    }
+    for strategy in FORMATION_STRATEGIES {
+        for outcome in FORMATION_OUTCOMES {
+            counter!("freeagentics_coalition_formations_total", "strategy" => strategy, "outcome" => outcome)
+                .absolute(0);
+        }
+    }
+}

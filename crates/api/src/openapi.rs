@@ -1,0 +1,35 @@
+//! The OpenAPI 3.1 document. Paths come from the handlers' `#[utoipa::path]` attributes; this file
+//! holds the document-level parts. `docs/openapi.json` is the committed copy, compared with this in
+//! a test (`UPDATE_OPENAPI=1 cargo test openapi` rewrites it).
+use crate::error::{FieldErrorBody, Problem};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FreeAgentics API",
+        description = "Multi-agent active-inference platform. Errors are RFC 7807 `application/problem+json`.",
+        license(name = "MIT")
+    ),
+    components(schemas(Problem, FieldErrorBody)),
+    tags(
+        (name = "health", description = "Probes and metrics"),
+    )
+)]
+struct ApiDoc;
+
+pub(crate) fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The complete generated document.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    crate::router::documented_routes().split_for_parts().1
+}
+
+/// Pretty JSON with a trailing newline, exactly as committed.
+pub fn spec_json() -> String {
+    let mut json = spec().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

@@ -1,0 +1,33 @@
+//! Routes. Documented routes are registered through `utoipa_axum::routes!`, so the OpenAPI spec is
+//! generated from the same declarations that serve requests.
+use crate::middleware::stack;
+use crate::routes::{health, metrics};
+use crate::{ApiError, AppState, openapi};
+use axum::Router;
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+pub const DOCS_PATH: &str = "/api/docs";
+
+/// Every documented route, without state: `openapi::spec` reads the spec from it.
+pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::render))
+}
+
+/// The whole application: documented routes, probe aliases, docs UI, 404 fallback, and the
+/// middleware stack around all of it.
+pub fn build_router(state: AppState) -> Router {
+    let (routes, spec) = documented_routes().split_for_parts();
+    let router = routes
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, spec))
+        .fallback(|| async { ApiError::NotFound });
+    stack::apply(router, &state).with_state(state)
+}

@@ -1,0 +1,134 @@
+//! Kubernetes probes. Liveness never touches a dependency (a database outage must not restart
+//! every pod); readiness checks them and turns 503 while the database is down or the replica drains.
+use crate::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok` while the process serves HTTP.
+    pub status: &'static str,
+    pub service: String,
+    pub version: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `healthy`, `degraded` (Redis down: requests still work) or `unhealthy` (503).
+    pub status: &'static str,
+    pub version: String,
+    pub uptime_seconds: u64,
+    /// True after SIGTERM while in-flight requests finish.
+    pub draining: bool,
+    pub maintenance: bool,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checks {
+    pub database: DatabaseCheck,
+    pub redis: RedisCheck,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseCheck {
+    /// `up` or `down`.
+    pub status: &'static str,
+    /// `postgres` or `sqlite`.
+    pub backend: &'static str,
+    pub latency_ms: f64,
+    pub pool: PoolBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolBody {
+    pub size: u32,
+    pub idle: u32,
+    pub in_use: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedisCheck {
+    /// `up`, `down`, or `disabled` (embedded profile: in-process implementations).
+    pub status: &'static str,
+    /// `redis` or `in-process`.
+    pub backend: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// Liveness: the process is up and serving HTTP. Also at `/health/live`.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "The process serves HTTP", body = Liveness)))]
+pub async fn live(State(state): State<AppState>) -> Json<Liveness> {
+    Json(Liveness { status: "ok", service: state.config.service_name.clone(), version: state.config.version.clone() })
+}
+
+/// Readiness: database and Redis checks with latencies and pool statistics. Also at `/health/ready`.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    responses(
+        (status = 200, description = "Ready: `healthy`, or `degraded` when only Redis is down", body = Readiness),
+        (status = 503, description = "Not ready: database down or replica draining", body = Readiness),
+    ))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let budget = state.config.health_check_timeout;
+    let (database_up, database_latency) = timed(budget, async { state.store.ping().await.is_ok() }).await;
+    let redis = match &state.redis {
+        None => RedisCheck { status: "disabled", backend: "in-process", latency_ms: None },
+        Some(redis) => {
+            let (up, latency) = timed(budget, async { redis.ping().await.is_ok() }).await;
+            metrics::gauge!("freeagentics_redis_up").set(if up { 1.0 } else { 0.0 });
+            RedisCheck { status: up_down(up), backend: "redis", latency_ms: Some(latency) }
+        }
+    };
+    let draining = state.lifecycle.is_draining();
+    let ready = database_up && !draining;
+    let status = match (ready, redis.status) {
+        (false, _) => "unhealthy",
+        (true, "down") => "degraded",
+        (true, _) => "healthy",
+    };
+    metrics::gauge!("freeagentics_ready").set(if ready { 1.0 } else { 0.0 });
+    let pool = state.store.pool_stats();
+    let body = Readiness {
+        status,
+        version: state.config.version.clone(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        draining,
+        maintenance: state.lifecycle.in_maintenance(),
+        checks: Checks {
+            database: DatabaseCheck {
+                status: up_down(database_up),
+                backend: state.store.backend().as_str(),
+                latency_ms: database_latency,
+                pool: PoolBody { size: pool.size, idle: pool.idle, in_use: pool.in_use, max: pool.max },
+            },
+            redis,
+        },
+    };
+    let mut response = Json(body).into_response();
+    if !ready {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(state.config.retry_after.as_secs().max(1)));
+    }
+    response
+}
+
+fn up_down(up: bool) -> &'static str {
+    if up { "up" } else { "down" }
+}
+
+/// Runs a probe under the budget; a probe that times out counts as down.
+async fn timed(budget: Duration, probe: impl Future<Output = bool>) -> (bool, f64) {
+    let started = Instant::now();
+    let up = tokio::time::timeout(budget, probe).await.unwrap_or(false);
+    (up, (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0)
+}

@@ -1,0 +1,24 @@
+//! Prometheus scrape endpoint.
+use crate::AppState;
+use crate::observability::process;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+/// Prometheus text exposition (version 0.0.4) of every service metric plus `process_*`.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn render(State(state): State<AppState>) -> Response {
+    // gauges sampled at scrape time: cheap, and always current
+    let pool = state.store.pool_stats();
+    metrics::gauge!("freeagentics_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("freeagentics_db_pool_connections", "state" => "in_use").set(f64::from(pool.in_use));
+    metrics::gauge!("freeagentics_db_pool_max_connections").set(f64::from(pool.max));
+    let mut body = state.metrics.render();
+    body.push_str(&process::render());
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}

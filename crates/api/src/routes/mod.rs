@@ -1,0 +1,3 @@
+//! Handlers, one file per resource.
+pub mod health;
+pub mod metrics;

@@ -1,0 +1,14 @@
+//! Domain types and rules of FreeAgentics. No I/O lives here: every other crate depends on these
+//! definitions, so they must stay cheap to compile and free of infrastructure concerns.
+#![forbid(unsafe_code)]
+
+pub mod account;
+pub mod id;
+pub mod net;
+pub mod role;
+pub mod validation;
+
+pub use account::User;
+pub use id::new_id;
+pub use role::{Permission, Role};
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,114 @@
+//! Trusted proxies and client addresses (ASVS 4.1.3: believe `X-Forwarded-For` only from our own hops).
+use std::net::IpAddr;
+
+/// An address or CIDR block whose `X-Forwarded-For` we believe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    pub network: IpAddr,
+    pub prefix: u8,
+}
+
+impl TrustedProxy {
+    /// `10.0.0.0/8`, `192.168.1.10`, `::1`, `fd00::/8`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (raw, None),
+        };
+        let network: IpAddr = addr.parse().map_err(|_| format!("`{raw}` is not an IP address or CIDR block"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{raw}` has an invalid prefix length"))?,
+        };
+        Ok(TrustedProxy { network, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(net)), 32, self.prefix)
+                    == masked(u128::from(u32::from(ip)), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128, self.prefix) == masked(u128::from(ip), 128, self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn masked(value: u128, bits: u8, prefix: u8) -> u128 {
+    if prefix == 0 { 0 } else { value >> (bits - prefix) }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:10.0.0.1`, what dual-stack sockets report) compares as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The client address: the socket peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Left-most entries are
+/// whatever the client wrote and are never believed.
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[TrustedProxy]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|p| p.contains(ip));
+    let peer = canonical(peer);
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else { return peer };
+    let mut client = peer;
+    for hop in header.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = canonical(ip);
+                if !is_trusted(client) {
+                    return client;
+                }
+            }
+            // garbage in the chain: stop at the last address we could trust
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_membership() {
+        let net = TrustedProxy::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains(ip("10.1.2.3")));
+        assert!(!net.contains(ip("11.0.0.1")));
+        assert!(net.contains(ip("::ffff:10.0.0.1")));
+        assert!(TrustedProxy::parse("::1").unwrap().contains(ip("::1")));
+        assert!(TrustedProxy::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(TrustedProxy::parse("10.0.0.0/40").is_err());
+        assert!(TrustedProxy::parse("nope").is_err());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_peers() {
+        let trusted = [TrustedProxy::parse("10.0.0.0/8").unwrap()];
+        // untrusted peer: header ignored entirely
+        assert_eq!(client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"));
+        // trusted peer: right-most untrusted hop, not the spoofable left-most one
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("6.6.6.6, 198.51.100.7, 10.0.0.5"), &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("garbage"), &trusted), ip("10.0.0.2"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Start-up and shutdown. `Application::build` binds the listener first (so tests can use port 0
+//! and read the address back), connects the stores and starts background tasks; `run_until_stopped`
+//! serves until the shutdown future resolves, then drains.
+use crate::config::{Config, Database};
+use anyhow::Context as _;
+use axum::extract::Request;
+use freeagentics_api::observability::registry;
+use freeagentics_api::{ApiConfig, App, AppState, Lifecycle, build_router};
+use freeagentics_shared_state::{RedisOptions, RedisPool};
+use freeagentics_store::{PostgresOptions, SqliteOptions, Store, connect_postgres, connect_sqlite};
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Layer as _;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// Background tasks get this long after the server stops before they are abandoned.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(2);
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+const REDIS_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    drain: Duration,
+    shutdown_timeout: Duration,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.listener.local_addr().ok()).finish_non_exhaustive()
+    }
+}
+
+/// Opens the configured store (without migrating).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.database() {
+        Database::Postgres(url) => {
+            let options = PostgresOptions {
+                pool_size: config.database_pool_size,
+                max_overflow: config.database_max_overflow,
+                acquire_timeout: Duration::from_millis(config.database_acquire_timeout_ms),
+                statement_timeout: Duration::from_millis(config.database_statement_timeout_ms),
+                max_lifetime: Duration::from_secs(config.database_max_lifetime_seconds),
+                idle_timeout: Duration::from_secs(config.database_idle_timeout_seconds),
+                application_name: config.otel_service_name.clone(),
+            };
+            Arc::new(connect_postgres(url.expose_secret(), &options)?)
+        }
+        Database::Sqlite(path) => {
+            let options = SqliteOptions {
+                path: path.clone(),
+                read_connections: 4,
+                acquire_timeout: Duration::from_millis(config.database_acquire_timeout_ms),
+                busy_timeout: Duration::from_secs(5),
+            };
+            Arc::new(connect_sqlite(&options).await.with_context(|| format!("cannot open {}", path.display()))?)
+        }
+    })
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind_addr())
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind_addr()))?;
+        let store = open_store(config).await?;
+        if config.migrate_on_start() {
+            let applied = store.migrate_run().await.context("applying migrations at start-up")?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, backend = store.backend().as_str(), "migrations applied");
+            }
+        }
+        let redis = match &config.redis_url {
+            Some(url) => Some(RedisPool::new(
+                url.expose_secret(),
+                &RedisOptions {
+                    pool_size: config.redis_pool_size,
+                    timeout: Duration::from_millis(config.redis_timeout_ms),
+                    key_prefix: config.redis_key_prefix.clone(),
+                },
+            )?),
+            None => None,
+        };
+        let metrics = registry::install();
+        registry::register_baseline(env!("CARGO_PKG_VERSION"), option_env!("GIT_SHA").unwrap_or("unknown"));
+
+        let api = ApiConfig {
+            service_name: config.otel_service_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            production: config.is_production(),
+            request_timeout: config.request_timeout(),
+            max_body_bytes: config.max_body_bytes,
+            cors_origins: config.cors_origins(),
+            health_check_timeout: Duration::from_millis(config.health_check_timeout_ms),
+            retry_after: Duration::from_secs(5),
+            dev_endpoints: config.dev_endpoints,
+        };
+        let lifecycle = Arc::new(Lifecycle::default());
+        let state = AppState(Arc::new(App {
+            config: api,
+            store,
+            redis,
+            metrics,
+            lifecycle: lifecycle.clone(),
+            started: Instant::now(),
+        }));
+
+        let tasks = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        if let Some(path) = &config.maintenance_file {
+            let path = path.clone();
+            // read once before serving, so a pod started during maintenance never serves a request
+            lifecycle.set_maintenance(freeagentics_api::middleware::maintenance::read_flag(&path).await);
+            let interval = Duration::from_millis(config.maintenance_poll_ms);
+            tasks.spawn(freeagentics_api::middleware::maintenance::watch(path, interval, lifecycle, cancel.clone()));
+        }
+        tasks.spawn(metrics_upkeep(state.clone(), cancel.clone()));
+        if let Some(redis) = state.redis.clone() {
+            tasks.spawn(probe_redis(redis, cancel.clone()));
+        }
+        Ok(Self {
+            listener,
+            state,
+            drain: config.shutdown_drain(),
+            shutdown_timeout: config.shutdown_timeout(),
+            tasks,
+            cancel,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then: readiness turns 503 at once, requests are still
+    /// served for the drain period (load balancers need time to notice), the listener closes and
+    /// in-flight requests get `shutdown_timeout` to finish, background tasks are cancelled.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, drain, shutdown_timeout, tasks, cancel } = self;
+        let addr = listener.local_addr().ok();
+        let app = NormalizePathLayer::trim_trailing_slash().layer(build_router(state.clone()));
+        let stop_accepting = CancellationToken::new();
+        let server =
+            axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
+                .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let mut server = tokio::spawn(server.into_future());
+        tracing::info!(?addr, backend = state.store.backend().as_str(), redis = state.redis.is_some(), "serving");
+
+        tokio::select! {
+            result = &mut server => {
+                cancel.cancel();
+                return match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("server failed")),
+                    Err(e) => Err(anyhow::Error::new(e).context("server task failed")),
+                };
+            }
+            () = shutdown => {}
+        }
+        state.lifecycle.start_draining();
+        metrics::gauge!("freeagentics_ready").set(0.0);
+        tracing::info!(drain_seconds = drain.as_secs_f64(), "draining: readiness is now 503");
+        tokio::time::sleep(drain).await;
+        stop_accepting.cancel();
+        match tokio::time::timeout(shutdown_timeout, &mut server).await {
+            Ok(_) => tracing::info!("in-flight requests finished"),
+            Err(_) => {
+                tracing::warn!(timeout_seconds = shutdown_timeout.as_secs_f64(), "in-flight requests cut off");
+                server.abort();
+            }
+        }
+        cancel.cancel();
+        tasks.close();
+        if tokio::time::timeout(BACKGROUND_GRACE, tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Histogram upkeep keeps exporter memory flat even when nobody scrapes (crate-notes §13).
+async fn metrics_upkeep(state: AppState, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => state.metrics.run_upkeep(),
+        }
+    }
+}
+
+/// Keeps `freeagentics_redis_up` current between scrapes of readiness.
+async fn probe_redis(redis: RedisPool, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(REDIS_PROBE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {
+                let up = redis.ping().await.is_ok();
+                metrics::gauge!("freeagentics_redis_up").set(if up { 1.0 } else { 0.0 });
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Configuration: defaults < optional TOML file (`FREEAGENTICS_CONFIG`) < environment variables,
+//! typed and validated once at start-up. Every problem is reported as one line naming the variable.
+//! Secrets are `SecretString`: `Debug` prints `[REDACTED]`, and nothing else ever prints them.
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use freeagentics_core::net::TrustedProxy;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Field names are the environment variables, lowercased (figment maps `DATABASE_URL` →
+/// `database_url`). The README's configuration table documents each one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub app_env: Environment,
+    pub bind_addr: Option<SocketAddr>,
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    pub database_pool_size: u32,
+    pub database_max_overflow: u32,
+    pub database_acquire_timeout_ms: u64,
+    pub database_statement_timeout_ms: u64,
+    pub database_max_lifetime_seconds: u64,
+    pub database_idle_timeout_seconds: u64,
+    pub sqlite_path: PathBuf,
+    pub data_dir: PathBuf,
+    /// Apply pending migrations during `serve`. Default: on in development, off in production
+    /// (where the `migrate run` Job does it once per release).
+    pub migrate_on_start: Option<bool>,
+    #[serde(skip_serializing)]
+    pub redis_url: Option<SecretString>,
+    pub redis_pool_size: usize,
+    pub redis_timeout_ms: u64,
+    pub redis_key_prefix: String,
+    pub log_level: String,
+    pub rust_log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub cors_origins: String,
+    pub trusted_proxies: String,
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    pub otel_service_name: String,
+    pub maintenance_file: Option<PathBuf>,
+    pub maintenance_poll_ms: u64,
+    pub shutdown_drain_seconds: f64,
+    pub shutdown_timeout_seconds: f64,
+    pub request_timeout_seconds: f64,
+    pub max_body_bytes: usize,
+    pub health_check_timeout_ms: u64,
+    pub dev_endpoints: bool,
+    pub agent_memory_optimization: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            app_env: Environment::Development,
+            bind_addr: None,
+            database_url: None,
+            database_pool_size: 20,
+            database_max_overflow: 10,
+            database_acquire_timeout_ms: 2000,
+            database_statement_timeout_ms: 10_000,
+            database_max_lifetime_seconds: 1800,
+            database_idle_timeout_seconds: 600,
+            sqlite_path: PathBuf::from("./data/freeagentics.db"),
+            data_dir: PathBuf::from("./data"),
+            migrate_on_start: None,
+            redis_url: None,
+            redis_pool_size: 16,
+            redis_timeout_ms: 500,
+            redis_key_prefix: "fa:".to_owned(),
+            log_level: "info".to_owned(),
+            rust_log: None,
+            log_format: None,
+            cors_origins: "http://localhost:3000".to_owned(),
+            trusted_proxies: String::new(),
+            otel_exporter_otlp_endpoint: None,
+            otel_service_name: "freeagentics".to_owned(),
+            maintenance_file: None,
+            maintenance_poll_ms: 1000,
+            shutdown_drain_seconds: 5.0,
+            shutdown_timeout_seconds: 20.0,
+            request_timeout_seconds: 30.0,
+            max_body_bytes: 1024 * 1024,
+            health_check_timeout_ms: 2000,
+            dev_endpoints: false,
+            agent_memory_optimization: false,
+        }
+    }
+}
+
+/// Every problem found, one per line, so an operator fixes them all in one go.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Where the store lives, decided from `DATABASE_URL`.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Postgres(SecretString),
+    Sqlite(PathBuf),
+}
+
+impl Config {
+    /// Reads the environment (and the TOML file named by `FREEAGENTICS_CONFIG`, if any).
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("FREEAGENTICS_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let keys = Self::env_keys();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        Self::from_figment(figment.merge(Env::raw().only(&keys)))
+    }
+
+    /// Builds from explicit `(VARIABLE, value)` pairs on top of the defaults (tests, tools).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for (key, value) in pairs {
+            let key = key.to_ascii_lowercase();
+            figment = figment.merge(Serialized::default(&key, parse_env_value(&value)));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn env_keys() -> Vec<String> {
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        let mut keys: Vec<String> = defaults.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        keys.extend(["database_url".to_owned(), "redis_url".to_owned()]);
+        keys
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|error| {
+            ConfigError(
+                error
+                    .into_iter()
+                    .map(|e| {
+                        let name = e.path.last().map_or_else(|| "configuration".to_owned(), |k| k.to_ascii_uppercase());
+                        format!("{name}: {}", e.kind)
+                    })
+                    .collect(),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.app_env == Environment::Production
+    }
+
+    pub fn database(&self) -> Database {
+        match &self.database_url {
+            Some(url) => match url
+                .expose_secret()
+                .strip_prefix("sqlite://")
+                .or_else(|| url.expose_secret().strip_prefix("sqlite:"))
+            {
+                Some(path) => Database::Sqlite(PathBuf::from(path)),
+                None => Database::Postgres(url.clone()),
+            },
+            None => Database::Sqlite(self.sqlite_path.clone()),
+        }
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind_addr.unwrap_or_else(|| {
+            let host: IpAddr = if self.is_production() { [0, 0, 0, 0].into() } else { [127, 0, 0, 1].into() };
+            SocketAddr::new(host, 8000)
+        })
+    }
+
+    pub fn migrate_on_start(&self) -> bool {
+        self.migrate_on_start.unwrap_or(!self.is_production())
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(if self.is_production() { LogFormat::Json } else { LogFormat::Pretty })
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        split_list(&self.cors_origins)
+    }
+
+    pub fn trusted_proxies(&self) -> Vec<TrustedProxy> {
+        split_list(&self.trusted_proxies).iter().filter_map(|p| TrustedProxy::parse(p).ok()).collect()
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.request_timeout_seconds)
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_drain_seconds)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_timeout_seconds)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, message: &str| {
+            if !ok {
+                errors.push(message.to_owned());
+            }
+        };
+        check(self.database_pool_size >= 1, "DATABASE_POOL_SIZE: must be at least 1");
+        check(
+            self.database_pool_size + self.database_max_overflow <= 1000,
+            "DATABASE_MAX_OVERFLOW: pool size plus overflow must be at most 1000",
+        );
+        check(
+            (100..=3000).contains(&self.database_acquire_timeout_ms),
+            "DATABASE_ACQUIRE_TIMEOUT_MS: must be 100 to 3000 so a saturated pool answers 503 fast",
+        );
+        check(self.database_statement_timeout_ms >= 100, "DATABASE_STATEMENT_TIMEOUT_MS: must be at least 100");
+        check(self.redis_pool_size >= 1, "REDIS_POOL_SIZE: must be at least 1");
+        check((10..=10_000).contains(&self.redis_timeout_ms), "REDIS_TIMEOUT_MS: must be 10 to 10000");
+        check(positive(self.shutdown_drain_seconds, true), "SHUTDOWN_DRAIN_SECONDS: must be a number ≥ 0");
+        check(positive(self.shutdown_timeout_seconds, false), "SHUTDOWN_TIMEOUT_SECONDS: must be a number > 0");
+        check(positive(self.request_timeout_seconds, false), "REQUEST_TIMEOUT_SECONDS: must be a number > 0");
+        check((1024..=64 * 1024 * 1024).contains(&self.max_body_bytes), "MAX_BODY_BYTES: must be 1 KiB to 64 MiB");
+        check((10..=60_000).contains(&self.maintenance_poll_ms), "MAINTENANCE_POLL_MS: must be 10 to 60000");
+        check((10..=30_000).contains(&self.health_check_timeout_ms), "HEALTH_CHECK_TIMEOUT_MS: must be 10 to 30000");
+        check(
+            self.log_level.parse::<tracing_subscriber::filter::LevelFilter>().is_ok(),
+            "LOG_LEVEL: must be one of trace, debug, info, warn, error, off",
+        );
+        if let Some(Database::Postgres(url)) = Some(self.database()).filter(|d| matches!(d, Database::Postgres(_))) {
+            let url = url.expose_secret();
+            check(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "DATABASE_URL: must start with postgres://, postgresql:// or sqlite:",
+            );
+        }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose_secret();
+            check(
+                url.starts_with("redis://") || url.starts_with("rediss://"),
+                "REDIS_URL: must start with redis:// or rediss://",
+            );
+        }
+        for origin in self.cors_origins() {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.trim_end_matches('/').contains(|c: char| c.is_whitespace())
+                && origin != "*";
+            if !ok {
+                errors.push(format!(
+                    "CORS_ORIGINS: `{origin}` is not an http(s) origin (wildcards are not allowed with credentials)"
+                ));
+            }
+        }
+        for proxy in split_list(&self.trusted_proxies) {
+            if let Err(message) = TrustedProxy::parse(&proxy) {
+                errors.push(format!("TRUSTED_PROXIES: {message}"));
+            }
+        }
+        if let Some(endpoint) = &self.otel_exporter_otlp_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                errors.push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL (OTLP over HTTP)".to_owned());
+            }
+        }
+        if self.is_production() {
+            if !matches!(self.database(), Database::Postgres(_)) {
+                errors.push(
+                    "DATABASE_URL: production needs PostgreSQL; the embedded SQLite store is for development"
+                        .to_owned(),
+                );
+            }
+            if self.redis_url.is_none() {
+                errors.push(
+                    "REDIS_URL: production needs Redis (shared rate limits, token denylist, events across replicas)"
+                        .to_owned(),
+                );
+            }
+            if self.dev_endpoints {
+                errors.push("DEV_ENDPOINTS: development endpoints cannot be enabled in production".to_owned());
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ConfigError(errors)) }
+    }
+}
+
+fn positive(value: f64, zero_ok: bool) -> bool {
+    value.is_finite() && (value > 0.0 || (zero_ok && value == 0.0))
+}
+
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Values given as strings (environment-style) keep figment's typing rules: numbers and booleans
+/// are parsed, everything else stays a string.
+fn parse_env_value(value: &str) -> figment::value::Value {
+    value.parse::<figment::value::Value>().unwrap_or_else(|_| figment::value::Value::from(value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_profile() {
+        let config = Config::from_pairs([]).unwrap();
+        assert!(matches!(config.database(), Database::Sqlite(_)));
+        assert_eq!(config.bind_addr().to_string(), "127.0.0.1:8000");
+        assert_eq!(config.database_pool_size, 20);
+        assert_eq!(config.database_max_overflow, 10);
+        assert!(config.migrate_on_start());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let error = Config::from_pairs([("DATABASE_POOL_SIZE", "lots".to_owned())]).unwrap_err();
+        assert!(error.to_string().contains("DATABASE_POOL_SIZE"), "{error}");
+        let error = Config::from_pairs([("DATABASE_ACQUIRE_TIMEOUT_MS", "30000".to_owned())]).unwrap_err();
+        assert!(error.to_string().contains("DATABASE_ACQUIRE_TIMEOUT_MS"), "{error}");
+        let error = Config::from_pairs([("TRUSTED_PROXIES", "10.0.0.0/40".to_owned())]).unwrap_err();
+        assert!(error.to_string().contains("TRUSTED_PROXIES"), "{error}");
+        let error = Config::from_pairs([("CORS_ORIGINS", "*".to_owned())]).unwrap_err();
+        assert!(error.to_string().contains("CORS_ORIGINS"), "{error}");
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings() {
+        let error = Config::from_pairs([("APP_ENV", "production".to_owned()), ("DEV_ENDPOINTS", "true".to_owned())])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("DATABASE_URL"), "{error}");
+        assert!(error.contains("REDIS_URL"), "{error}");
+        assert!(error.contains("DEV_ENDPOINTS"), "{error}");
+        let ok = Config::from_pairs([
+            ("APP_ENV", "production".to_owned()),
+            ("DATABASE_URL", "postgres://u:p@db/fa".to_owned()),
+            ("REDIS_URL", "redis://cache:6379".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(ok.bind_addr().to_string(), "0.0.0.0:8000");
+        assert!(!ok.migrate_on_start());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::from_pairs([("DATABASE_URL", "postgres://u:hunter2@db/fa".to_owned())]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

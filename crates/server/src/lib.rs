@@ -1,0 +1,11 @@
+//! Wiring: configuration, telemetry, the command line, start-up and graceful shutdown.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Config, ConfigError, Environment};

@@ -1,0 +1,88 @@
+//! Pool construction for both backends, with the settings that keep a saturated or dead database
+//! from hanging requests (see DESIGN §11 and crate-notes on sqlx pool pitfalls).
+use crate::{PgStore, SqliteStore, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Connections a replica keeps for steady load (`DATABASE_POOL_SIZE`).
+    pub pool_size: u32,
+    /// Extra connections allowed under bursts (`DATABASE_MAX_OVERFLOW`). sqlx has one limit, so the
+    /// pool may open `pool_size + max_overflow`; idle ones above `pool_size` close after `idle_timeout`.
+    pub max_overflow: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub idle_timeout: Duration,
+    pub application_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub read_connections: u32,
+    pub acquire_timeout: Duration,
+    pub busy_timeout: Duration,
+}
+
+/// Builds the pool without connecting: the service starts (and reports unready) while the
+/// database is down, instead of crash-looping.
+pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore, StoreError> {
+    let statement_timeout = format!("{}", options.statement_timeout.as_millis());
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Other(format!("invalid DATABASE_URL: {}", redact(&e.to_string()))))?
+        .application_name(&options.application_name)
+        .options([("statement_timeout", statement_timeout.as_str())]);
+    let max = options.pool_size + options.max_overflow;
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(options.acquire_timeout)
+        .max_lifetime(options.max_lifetime)
+        .idle_timeout(options.idle_timeout)
+        .test_before_acquire(true)
+        .connect_lazy_with(connect);
+    Ok(PgStore::new(pool, max))
+}
+
+/// Opens (creating if needed) the embedded database: WAL so readers never block the writer, and a
+/// single-connection write pool so concurrent writers queue instead of failing with SQLITE_BUSY.
+pub async fn connect_sqlite(options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
+    if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let base = SqliteConnectOptions::new()
+        .filename(&options.path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(options.busy_timeout)
+        .foreign_keys(true);
+    let map = |e: sqlx::Error| StoreError::Unavailable(format!("{}: {e}", options.path.display()));
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(base.clone())
+        .await
+        .map_err(map)?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(options.read_connections.max(1))
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(base.read_only(true))
+        .await
+        .map_err(map)?;
+    Ok(SqliteStore::new(write, read, 1 + options.read_connections.max(1)))
+}
+
+/// sqlx echoes the URL in some parse errors; never let a password reach a log line.
+fn redact(message: &str) -> String {
+    match (message.find("://"), message.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &message[..scheme], &message[at..]),
+        _ => message.to_owned(),
+    }
+}

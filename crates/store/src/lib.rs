@@ -1,0 +1,27 @@
+//! Storage: the traits the API talks to, one error type, and the PostgreSQL (production) and
+//! SQLite (embedded) implementations. Both run the same conformance suite (`tests/conformance`).
+//!
+//! Queries are runtime-checked `sqlx::query_as` strings rather than `query!` macros: the macros bind
+//! to one database per crate, and we serve two. The conformance suite is what keeps the two SQL
+//! dialects honest, and it runs against both backends in CI.
+#![forbid(unsafe_code)]
+
+mod connect;
+mod error;
+mod migrations;
+mod model;
+mod postgres;
+mod queries;
+mod rows;
+mod sqlite;
+mod traits;
+
+pub use connect::{PostgresOptions, SqliteOptions, connect_postgres, connect_sqlite};
+pub use error::StoreError;
+pub use migrations::{MigrationState, MigrationStatus};
+pub use model::{
+    AuditEvent, Cursor, NewAuditEvent, NewRefreshToken, NewUser, Page, PoolStats, RefreshToken, UserChange, UserQuery,
+};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use traits::{AuditStore, Backend, Store, TokenStore, UserStore};

@@ -1,0 +1,97 @@
+//! Row shapes shared by both backends. sqlx decodes the same Rust types from PostgreSQL's native
+//! types and from SQLite's TEXT/BLOB encodings, so one mapping serves both.
+use crate::StoreError;
+use crate::model::{AuditEvent, RefreshToken};
+use freeagentics_core::{Role, User};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: Uuid,
+    username: String,
+    email: String,
+    password_hash: String,
+    role: String,
+    is_active: bool,
+    tokens_valid_after: OffsetDateTime,
+    version: i64,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        let role: Role = row.role.parse().map_err(StoreError::Other)?;
+        Ok(User {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            password_hash: row.password_hash,
+            role,
+            is_active: row.is_active,
+            tokens_valid_after: row.tokens_valid_after,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+pub(crate) fn users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError> {
+    rows.into_iter().map(User::try_from).collect()
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    id: Uuid,
+    user_id: Uuid,
+    family_id: Uuid,
+    token_hash: String,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    rotated_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<RefreshTokenRow> for RefreshToken {
+    fn from(row: RefreshTokenRow) -> Self {
+        RefreshToken {
+            id: row.id,
+            user_id: row.user_id,
+            family_id: row.family_id,
+            token_hash: row.token_hash,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            rotated_at: row.rotated_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: Uuid,
+    kind: String,
+    user_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    ip: Option<String>,
+    detail: sqlx::types::Json<serde_json::Value>,
+    created_at: OffsetDateTime,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(row: AuditRow) -> Self {
+        AuditEvent {
+            id: row.id,
+            kind: row.kind,
+            user_id: row.user_id,
+            actor_id: row.actor_id,
+            ip: row.ip,
+            detail: row.detail.0,
+            created_at: row.created_at,
+        }
+    }
+}
