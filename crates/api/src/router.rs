@@ -5,6 +5,7 @@ use crate::routes::{health, metrics};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
 use axum::routing::get;
+use tower::Layer as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
@@ -31,3 +32,16 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound });
     stack::apply(router, &state).with_state(state)
 }
+
+/// The router as the service `axum::serve` runs: path normalisation wraps it from outside.
+pub fn into_service(
+    router: Router,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<MapRequestRouter, std::net::SocketAddr> {
+    use axum::ServiceExt as _;
+    let normalized = tower::util::MapRequestLayer::new(crate::middleware::normalize::trim_trailing_slash as fn(_) -> _)
+        .layer(router);
+    normalized.into_make_service_with_connect_info::<std::net::SocketAddr>()
+}
+
+/// The router behind path normalisation.
+pub type MapRequestRouter = tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;

@@ -3,7 +3,6 @@
 //! serves until the shutdown future resolves, then drains.
 use crate::config::{Config, Database};
 use anyhow::Context as _;
-use axum::extract::Request;
 use freeagentics_api::observability::registry;
 use freeagentics_api::{ApiConfig, App, AppState, Lifecycle, build_router};
 use freeagentics_shared_state::{RedisOptions, RedisPool};
@@ -15,8 +14,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::Layer as _;
-use tower_http::normalize_path::NormalizePathLayer;
 
 /// Background tasks get this long after the server stops before they are abandoned.
 const BACKGROUND_GRACE: Duration = Duration::from_secs(2);
@@ -149,11 +146,9 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, drain, shutdown_timeout, tasks, cancel } = self;
         let addr = listener.local_addr().ok();
-        let app = NormalizePathLayer::trim_trailing_slash().layer(build_router(state.clone()));
+        let app = freeagentics_api::router::into_service(build_router(state.clone()));
         let stop_accepting = CancellationToken::new();
-        let server =
-            axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-                .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let server = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(server.into_future());
         tracing::info!(?addr, backend = state.store.backend().as_str(), redis = state.redis.is_some(), "serving");
 

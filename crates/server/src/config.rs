@@ -274,10 +274,10 @@ impl Config {
                 errors.push(format!("TRUSTED_PROXIES: {message}"));
             }
         }
-        if let Some(endpoint) = &self.otel_exporter_otlp_endpoint {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                errors.push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL (OTLP over HTTP)".to_owned());
-            }
+        if let Some(endpoint) = &self.otel_exporter_otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            errors.push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL (OTLP over HTTP)".to_owned());
         }
         if self.is_production() {
             if !matches!(self.database(), Database::Postgres(_)) {

@@ -1,5 +1,6 @@
 //! The HTTP stack, one concern per file; `stack::apply` is the only place the order is decided.
 pub mod maintenance;
+pub mod normalize;
 pub mod observe;
 pub mod problem;
 pub mod security_headers;

@@ -17,11 +17,14 @@ pub async fn render(request: Request, next: Next) -> Response {
         return problem.into_response_with(status, response);
     }
     let status = response.status();
-    let already_problem = response
+    // JSON error bodies are deliberate (readiness reports its checks with its 503); plain-text
+    // or empty ones come from the router and tower layers
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
-    if status.as_u16() < 400 || already_problem {
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE) || v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
         return response;
     }
     let error = ApiError::from_status(status);

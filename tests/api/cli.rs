@@ -1,0 +1,81 @@
+//! The binary's operator commands, run as a separate process like a Kubernetes Job would.
+use crate::helpers::{TestDatabase, services_available};
+use std::process::{Command, Output};
+
+fn freeagentics(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_freeagentics"));
+    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn migrate_cycle(env: &[(&str, &str)], backend: &str) {
+    let status = stdout(&freeagentics(env, &["migrate", "status"]));
+    assert!(status.contains(&format!("backend: {backend}")), "{status}");
+    assert!(status.contains("0001 pending"), "{status}");
+    let run = stdout(&freeagentics(env, &["migrate", "run"]));
+    assert!(run.contains("applied 0001") && run.contains("applied 0003"), "{run}");
+    let status = stdout(&freeagentics(env, &["migrate", "status"]));
+    assert!(!status.contains("pending"), "{status}");
+    let again = stdout(&freeagentics(env, &["migrate", "run"]));
+    assert!(again.contains("up to date"), "{again}");
+    let revert = stdout(&freeagentics(env, &["migrate", "revert"]));
+    assert!(revert.contains("reverted 0003"), "reverts exactly the newest: {revert}");
+    let status = stdout(&freeagentics(env, &["migrate", "status"]));
+    assert!(status.contains("0002 applied") && status.contains("0003 pending"), "{status}");
+    stdout(&freeagentics(env, &["migrate", "run"]));
+}
+
+#[test]
+fn migrate_run_revert_status_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("fa-cli-{}", uuid::Uuid::now_v7().simple()));
+    let path = dir.join("cli.db").display().to_string();
+    migrate_cycle(&[("SQLITE_PATH", &path)], "sqlite");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_run_revert_status_on_postgres() {
+    if !services_available().await {
+        return;
+    }
+    let db = TestDatabase::create().await;
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || migrate_cycle(&[("DATABASE_URL", &url)], "postgres")).await.unwrap();
+}
+
+#[test]
+fn bad_configuration_fails_with_one_line_per_variable() {
+    let output = freeagentics(&[("DATABASE_POOL_SIZE", "many"), ("CORS_ORIGINS", "*")], &["config"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATABASE_POOL_SIZE"), "{stderr}");
+    let production = freeagentics(&[("APP_ENV", "production")], &["serve"]);
+    assert!(!production.status.success());
+    let stderr = String::from_utf8_lossy(&production.stderr);
+    assert!(stderr.contains("DATABASE_URL") && stderr.contains("REDIS_URL"), "{stderr}");
+}
+
+#[test]
+fn help_explains_each_command() {
+    let help = stdout(&freeagentics(&[], &["--help"]));
+    for word in ["serve", "migrate", "config"] {
+        assert!(help.contains(word), "{help}");
+    }
+    let migrate = stdout(&freeagentics(&[], &["migrate", "--help"]));
+    for word in ["run", "revert", "status"] {
+        assert!(migrate.contains(word), "{migrate}");
+    }
+}

@@ -1,0 +1,76 @@
+//! Every error class is problem+json with the request id as `instance`.
+use crate::both_backends;
+use crate::helpers::problem;
+use reqwest::StatusCode;
+
+both_backends! {
+    async fn unknown_route_is_404_problem(app) {
+        let body = problem(app.get("/api/v1/does-not-exist").await, StatusCode::NOT_FOUND).await;
+        assert_eq!(body["type"], "https://freeagentics.com/problems/not-found");
+    }
+
+    async fn wrong_method_is_405_problem_with_allow(app) {
+        let response = app.client.delete(app.url("/health")).send().await.unwrap();
+        let allow = response.headers().get("allow").unwrap().to_str().unwrap().to_owned();
+        assert!(allow.contains("GET"), "{allow}");
+        problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
+
+    async fn oversized_body_is_413_problem(app) {
+        let body = vec![b'x'; 2 * 1024 * 1024];
+        let response = app.client.post(app.url("/health")).body(body).send().await.unwrap();
+        problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+    }
+
+    async fn request_id_is_echoed_generated_or_replaced(app) {
+        let response = app.client.get(app.url("/health")).header("x-request-id", "abc-123").send().await.unwrap();
+        assert_eq!(response.headers()["x-request-id"], "abc-123");
+        let generated = app.get("/health").await;
+        let id = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "a generated UUID: {id}");
+        // an id that could pollute logs is replaced, not echoed
+        let hostile = "x".repeat(500);
+        let response = app.client.get(app.url("/health")).header("x-request-id", &hostile).send().await.unwrap();
+        assert_ne!(response.headers()["x-request-id"], hostile.as_str());
+        let body = problem(app.client.get(app.url("/nope")).header("x-request-id", "trace-me").send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        assert_eq!(body["instance"], "trace-me");
+    }
+
+    async fn security_headers_and_no_store_on_api_routes(app) {
+        let response = app.get("/api/v1/health").await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers["strict-transport-security"].to_str().unwrap().contains("max-age=31536000"));
+        assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        assert_eq!(headers["referrer-policy"], "strict-origin-when-cross-origin");
+        assert_eq!(headers["cache-control"], "no-store");
+        let problem = app.get("/api/v1/nope").await;
+        assert_eq!(problem.headers()["cache-control"], "no-store", "errors are not cached either");
+    }
+
+    async fn cors_allows_listed_origins_only(app) {
+        let preflight = |origin: &'static str| {
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/api/v1/health"))
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .send()
+        };
+        let allowed = preflight("http://localhost:3000").await.unwrap();
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "http://localhost:3000");
+        assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+        let denied = preflight("https://evil.example").await.unwrap();
+        assert!(!denied.headers().contains_key("access-control-allow-origin"));
+    }
+
+    async fn trailing_slashes_are_normalised(app) {
+        assert_eq!(app.get("/api/v1/health/").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/health/").await.status(), StatusCode::OK);
+    }
+
+    async fn compression_is_negotiated(app) {
+        let response = app.client.get(app.url("/api/v1/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+    }
+}

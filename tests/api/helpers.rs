@@ -1,0 +1,312 @@
+//! `TestApp`: the real server on 127.0.0.1:0 with its own database (a fresh PostgreSQL database
+//! or SQLite file) and its own Redis key prefix, driven over real sockets with reqwest.
+//!
+//! PostgreSQL and Redis come from `TEST_DATABASE_URL` (default postgres://postgres@127.0.0.1:5432)
+//! and `TEST_REDIS_URL` (default redis://127.0.0.1:6379). When they are unreachable a developer's
+//! run skips those variants with a notice; with `CI=true` it fails instead.
+use freeagentics_server::{Application, Config};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded profile: SQLite file, in-process shared state.
+    Sqlite,
+    /// Production profile: PostgreSQL and Redis.
+    Postgres,
+}
+
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether the external services answer; in CI their absence is a failure, never a skip.
+pub async fn services_available() -> bool {
+    let pg = sqlx::PgPool::connect(&format!("{}/postgres", admin_database_url())).await;
+    let redis = async {
+        let client = redis::Client::open(redis_url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    }
+    .await;
+    let ok = pg.is_ok() && redis.is_some();
+    if let Ok(pool) = pg {
+        pool.close().await;
+    }
+    assert!(ok || !in_ci(), "CI=true but PostgreSQL or Redis is unreachable: the Postgres/Redis suite must run");
+    if !ok {
+        eprintln!("skipping: PostgreSQL or Redis unreachable (set CI=true to make this a failure)");
+    }
+    ok
+}
+
+/// A PostgreSQL database created for one test and dropped when it ends.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let name = format!("fa_test_{}", Uuid::now_v7().simple());
+        let admin = sqlx::PgPool::connect(&format!("{}/postgres", admin_database_url())).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&admin).await.unwrap();
+        admin.close().await;
+        let url = format!("{}/{name}", admin_database_url());
+        TestDatabase { name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // async work in Drop: a short-lived runtime on its own thread
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", admin_database_url())).await {
+                    let sql = format!("drop database if exists {name} with (force)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// How a test wants its dependencies.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub backend: Backend,
+    /// Point the service at closed ports instead of the real servers.
+    pub database_unreachable: bool,
+    pub redis_unreachable: bool,
+    /// Extra `(VARIABLE, value)` configuration.
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Options {
+    pub fn new(backend: Backend) -> Self {
+        Options { backend, database_unreachable: false, redis_unreachable: false, env: Vec::new() }
+    }
+
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.env.push((key, value.into()));
+        self
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub backend: Backend,
+    pub dir: PathBuf,
+    pub redis_prefix: Option<String>,
+    /// Dropped with the app: the database is removed when the test ends.
+    _database: Option<TestDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// `None` (with a notice) when the backend's services are unavailable outside CI.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(Options::new(backend)).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Option<Self> {
+        if options.backend == Backend::Postgres && !services_available().await {
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("fa-test-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut env: Vec<(&str, String)> = vec![
+            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+            ("SHUTDOWN_DRAIN_SECONDS", "0".to_owned()),
+            ("SHUTDOWN_TIMEOUT_SECONDS", "5".to_owned()),
+            ("MAINTENANCE_FILE", dir.join("maintenance").display().to_string()),
+            ("MAINTENANCE_POLL_MS", "20".to_owned()),
+            ("HEALTH_CHECK_TIMEOUT_MS", "1000".to_owned()),
+            ("SQLITE_PATH", dir.join("test.db").display().to_string()),
+            ("DATA_DIR", dir.display().to_string()),
+            ("DATABASE_POOL_SIZE", "5".to_owned()),
+            ("DATABASE_MAX_OVERFLOW", "2".to_owned()),
+        ];
+        let mut database = None;
+        let mut redis_prefix = None;
+        if options.database_unreachable {
+            env.push(("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unreachable".to_owned()));
+            env.push(("MIGRATE_ON_START", "false".to_owned()));
+            env.push(("DATABASE_ACQUIRE_TIMEOUT_MS", "300".to_owned()));
+        } else if options.backend == Backend::Postgres {
+            let db = TestDatabase::create().await;
+            env.push(("DATABASE_URL", db.url.clone()));
+            database = Some(db);
+        }
+        if options.redis_unreachable {
+            env.push(("REDIS_URL", "redis://127.0.0.1:1".to_owned()));
+            env.push(("REDIS_TIMEOUT_MS", "200".to_owned()));
+        } else if options.backend == Backend::Postgres {
+            let prefix = format!("fa:test:{}:", Uuid::now_v7().simple());
+            env.push(("REDIS_URL", redis_url()));
+            env.push(("REDIS_KEY_PREFIX", prefix.clone()));
+            redis_prefix = Some(prefix);
+        }
+        env.extend(options.env);
+        let config = Config::from_pairs(env).expect("test configuration is valid");
+        let app = Application::build(&config).await.expect("the application starts");
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Some(TestApp {
+            addr,
+            client,
+            backend: options.backend,
+            dir,
+            redis_prefix,
+            _database: database,
+            shutdown: Some(tx),
+            server: Some(server),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    /// Triggers the graceful shutdown and waits for the server to finish.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await?,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub fn set_maintenance(&self, content: &str) {
+        std::fs::write(self.dir.join("maintenance"), content).unwrap();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some(prefix) = self.redis_prefix.take() {
+            let _ = std::thread::spawn(move || {
+                let Ok(client) = redis::Client::open(redis_url()) else { return };
+                let Ok(mut conn) = client.get_connection() else { return };
+                let keys: Vec<String> =
+                    redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut conn).unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+                }
+            })
+            .join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Reads a problem+json body and checks the shape every error must have.
+#[track_caller]
+pub fn assert_problem(status: StatusCode, content_type: Option<&str>, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "body: {body}");
+    assert_eq!(content_type, Some("application/problem+json"), "body: {body}");
+    assert_eq!(body["status"], expected.as_u16(), "body: {body}");
+    for field in ["type", "title", "detail", "instance"] {
+        assert!(body[field].is_string(), "problem lacks `{field}`: {body}");
+    }
+}
+
+pub async fn problem(response: Response, expected: StatusCode) -> Value {
+    let status = response.status();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_problem(status, content_type.as_deref(), &body, expected);
+    assert_eq!(body["instance"].as_str(), request_id.as_deref(), "instance is the request id");
+    body
+}
+
+/// Polls until `check` holds or 5 s pass; for state that changes in the background (files
+/// re-read on a timer), never a fixed sleep.
+pub async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Runs a test body against both profiles: `sqlite` (embedded) and `postgres` (PostgreSQL + Redis).
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    #[allow(unused_mut)]
+                    let Some(mut $app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await else { return };
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    #[allow(unused_mut)]
+                    let Some(mut $app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await else { return };
+                    $body
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of the whole service over real sockets. One test binary (one link) with a
+//! module per area; `helpers` holds `TestApp`.
+// Tests assert by unwrapping and report skips on stderr.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#[allow(dead_code)] // helpers serve later modules too
+mod helpers;
+
+mod cli;
+mod errors;
+mod health;
+mod lifecycle;
+mod observability;
+mod openapi;
