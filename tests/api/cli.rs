@@ -79,3 +79,31 @@ fn help_explains_each_command() {
         assert!(migrate.contains(word), "{migrate}");
     }
 }
+
+#[test]
+fn create_admin_reads_the_password_from_stdin() {
+    use std::io::Write as _;
+    let dir = std::env::temp_dir().join(format!("fa-admin-{}", uuid::Uuid::now_v7().simple()));
+    let path = dir.join("admin.db").display().to_string();
+    stdout(&freeagentics(&[("SQLITE_PATH", &path)], &["migrate", "run"]));
+    let run = |password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_freeagentics"))
+            .args(["users", "create-admin", "--username", "root", "--email", "root@example.com", "--password-stdin"])
+            .env_clear()
+            .env("SQLITE_PATH", &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let weak = run("password\n");
+    assert!(!weak.status.success(), "common passwords are refused here too");
+    let created = run("a sturdy passphrase\n");
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created admin root"), "{created:?}");
+    let again = run("a sturdy passphrase\n");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -112,6 +112,7 @@ impl Options {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub state: freeagentics_api::AppState,
     pub client: Client,
     pub backend: Backend,
     pub dir: PathBuf,
@@ -145,6 +146,15 @@ impl TestApp {
             ("DATA_DIR", dir.display().to_string()),
             ("DATABASE_POOL_SIZE", "5".to_owned()),
             ("DATABASE_MAX_OVERFLOW", "2".to_owned()),
+            // generous limits so suites can sign in many users from 127.0.0.1; the rate-limit
+            // tests set their own
+            ("RATE_LIMIT_LOGIN", "1000,1000/60".to_owned()),
+            ("RATE_LIMIT_REGISTER", "1000,1000/60".to_owned()),
+            ("RATE_LIMIT_REFRESH", "1000,1000/60".to_owned()),
+            ("RATE_LIMIT_WRITES", "1000,1000/60".to_owned()),
+            ("RATE_LIMIT_READS", "1000,1000/60".to_owned()),
+            ("PASSWORD_HASH_CONCURRENCY", "4".to_owned()),
+            ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
         ];
         let mut database = None;
         let mut redis_prefix = None;
@@ -170,6 +180,7 @@ impl TestApp {
         let config = Config::from_pairs(env).expect("test configuration is valid");
         let app = Application::build(&config).await.expect("the application starts");
         let addr = app.local_addr();
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
@@ -177,6 +188,7 @@ impl TestApp {
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Some(TestApp {
             addr,
+            state,
             client,
             backend: options.backend,
             dir,
@@ -217,6 +229,59 @@ impl TestApp {
         }
     }
 
+    /// Registers a user through the API and returns its session.
+    pub async fn register(&self, username: &str) -> Session {
+        let body = serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+        });
+        let response = self.post_json("/api/v1/auth/register", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
+        Session::from_body(response.json().await.unwrap())
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        let body = serde_json::json!({ "username_or_email": username, "password": password });
+        self.post_json("/api/v1/auth/login", &body).await
+    }
+
+    /// A signed-in user with `role` (admins are created like `users create-admin` does; other
+    /// roles by an admin through the API).
+    pub async fn user_with_role(&self, username: &str, role: &str) -> Session {
+        if role == "admin" {
+            freeagentics_server::admin::create_admin(
+                self.state.store.as_ref(),
+                username,
+                &format!("{username}@example.com"),
+                PASSWORD.to_owned(),
+            )
+            .await
+            .unwrap();
+        } else {
+            let admin = Box::pin(self.user_with_role(&format!("{username}-maker"), "admin")).await;
+            let body = serde_json::json!({
+                "username": username, "email": format!("{username}@example.com"), "password": PASSWORD, "role": role,
+            });
+            let response = self
+                .client
+                .post(self.url("/api/v1/users"))
+                .bearer_auth(&admin.access)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+        let response = self.login(username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {username}");
+        Session::from_body(response.json().await.unwrap())
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
     pub fn set_maintenance(&self, content: &str) {
         std::fs::write(self.dir.join("maintenance"), content).unwrap();
     }
@@ -243,6 +308,29 @@ impl Drop for TestApp {
             .join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub const PASSWORD: &str = "a sturdy passphrase";
+/// Known to the tests so they can forge tokens for the negative JWT corpus.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub access: String,
+    pub refresh: String,
+    pub body: Value,
+}
+
+impl Session {
+    pub fn from_body(body: Value) -> Self {
+        Session {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+            body,
+        }
     }
 }
 

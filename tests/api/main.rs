@@ -5,9 +5,14 @@
 #[allow(dead_code)] // helpers serve later modules too
 mod helpers;
 
+mod auth;
+mod authz;
 mod cli;
 mod errors;
 mod health;
+mod jwt;
 mod lifecycle;
 mod observability;
 mod openapi;
+mod rate_limit;
+mod users;

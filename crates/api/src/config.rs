@@ -18,6 +18,8 @@ pub struct ApiConfig {
     pub retry_after: Duration,
     /// Serve `/api/v1/dev-config` (the web frontend's zero-setup demo). Refused in production.
     pub dev_endpoints: bool,
+    /// Peers whose `X-Forwarded-For` names the client (load balancers, the mesh).
+    pub trusted_proxies: Vec<freeagentics_core::net::TrustedProxy>,
 }
 
 impl Default for ApiConfig {
@@ -32,6 +34,7 @@ impl Default for ApiConfig {
             health_check_timeout: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),
             dev_endpoints: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

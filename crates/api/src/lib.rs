@@ -2,6 +2,8 @@
 //! extractors that turn every bad input into problem+json, the middleware stack, and OpenAPI.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;

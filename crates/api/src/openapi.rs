@@ -12,11 +12,28 @@ use utoipa::OpenApi;
         license(name = "MIT")
     ),
     components(schemas(Problem, FieldErrorBody)),
+    modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Probes and metrics"),
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "users", description = "Account administration (admin_system)"),
     )
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` scheme the handlers' `security(("bearer" = []))` refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
 
 pub(crate) fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()

@@ -1,7 +1,7 @@
 //! Routes. Documented routes are registered through `utoipa_axum::routes!`, so the OpenAPI spec is
 //! generated from the same declarations that serve requests.
 use crate::middleware::stack;
-use crate::routes::{health, metrics};
+use crate::routes::{audit_events, auth, health, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
 use axum::routing::get;
@@ -19,6 +19,15 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(metrics::render))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::deactivate))
+        .routes(routes!(audit_events::list))
 }
 
 /// The whole application: documented routes, probe aliases, docs UI, 404 fallback, and the

@@ -1,5 +1,7 @@
 use crate::ApiConfig;
-use freeagentics_shared_state::RedisPool;
+use crate::auth::{AuthSettings, JwtKeys, PasswordHasher, ThrottleSettings};
+use crate::middleware::rate_limit::RateLimits;
+use freeagentics_shared_state::{Denylist, RateLimiter, RedisPool};
 use freeagentics_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::ops::Deref;
@@ -43,6 +45,13 @@ pub struct App {
     pub metrics: PrometheusHandle,
     pub lifecycle: Arc<Lifecycle>,
     pub started: Instant,
+    pub keys: Arc<JwtKeys>,
+    pub auth: AuthSettings,
+    pub hasher: PasswordHasher,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub denylist: Arc<dyn Denylist>,
+    pub rate_limits: RateLimits,
+    pub login_throttle: ThrottleSettings,
 }
 
 impl std::fmt::Debug for App {

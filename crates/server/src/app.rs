@@ -3,6 +3,7 @@
 //! serves until the shutdown future resolves, then drains.
 use crate::config::{Config, Database};
 use anyhow::Context as _;
+use freeagentics_api::auth::PasswordHasher;
 use freeagentics_api::observability::registry;
 use freeagentics_api::{ApiConfig, App, AppState, Lifecycle, build_router};
 use freeagentics_shared_state::{RedisOptions, RedisPool};
@@ -85,6 +86,15 @@ impl Application {
             )?),
             None => None,
         };
+        if let (Some(username), Some(email), Some(password)) =
+            (&config.admin_username, &config.admin_email, &config.admin_password)
+        {
+            crate::admin::bootstrap(store.as_ref(), username, email, password.expose_secret().to_owned())
+                .await
+                .context("creating the admin from ADMIN_* settings")?;
+        }
+        let keys = Arc::new(crate::security::jwt_keys(config)?);
+        let (limiter, denylist) = crate::security::shared(redis.as_ref());
         let metrics = registry::install();
         registry::register_baseline(env!("CARGO_PKG_VERSION"), option_env!("GIT_SHA").unwrap_or("unknown"));
 
@@ -98,6 +108,7 @@ impl Application {
             health_check_timeout: Duration::from_millis(config.health_check_timeout_ms),
             retry_after: Duration::from_secs(5),
             dev_endpoints: config.dev_endpoints,
+            trusted_proxies: config.trusted_proxies(),
         };
         let lifecycle = Arc::new(Lifecycle::default());
         let state = AppState(Arc::new(App {
@@ -107,6 +118,13 @@ impl Application {
             metrics,
             lifecycle: lifecycle.clone(),
             started: Instant::now(),
+            keys,
+            auth: crate::security::auth_settings(config),
+            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            limiter,
+            denylist,
+            rate_limits: crate::security::rate_limits(config),
+            login_throttle: crate::security::throttle(config),
         }));
 
         let tasks = TaskTracker::new();
@@ -119,6 +137,7 @@ impl Application {
             tasks.spawn(freeagentics_api::middleware::maintenance::watch(path, interval, lifecycle, cancel.clone()));
         }
         tasks.spawn(metrics_upkeep(state.clone(), cancel.clone()));
+        tasks.spawn(prune_refresh_tokens(state.clone(), cancel.clone()));
         if let Some(redis) = state.redis.clone() {
             tasks.spawn(probe_redis(redis, cancel.clone()));
         }
@@ -193,6 +212,23 @@ async fn metrics_upkeep(state: AppState, cancel: CancellationToken) {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = ticker.tick() => state.metrics.run_upkeep(),
+        }
+    }
+}
+
+/// Expired refresh tokens are dead weight; delete them hourly (any replica may do it).
+async fn prune_refresh_tokens(state: AppState, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {
+                match state.store.delete_expired_refresh_tokens(time::OffsetDateTime::now_utc()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "pruned expired refresh tokens"),
+                    Err(e) => tracing::warn!(error = %e, "pruning refresh tokens failed"),
+                }
+            }
         }
     }
 }

@@ -31,8 +31,28 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Account administration.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Check the configuration and print it with secrets redacted; exits 1 on any problem.
     Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Create an admin account. The password is read from standard input (never a flag, so it
+    /// stays out of shell history and process listings); usable from a Kubernetes Job.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +72,16 @@ pub async fn run() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action).await,
+        Command::Users { action: UsersAction::CreateAdmin { username, email, password_stdin: _ } } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            let store = open_store(&config).await?;
+            let id = crate::admin::create_admin(store.as_ref(), &username, &email, password).await?;
+            store.close().await;
+            writeln!(std::io::stdout().lock(), "created admin {username} ({id})")?;
+            Ok(())
+        }
         Command::Config => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", serde_json::to_string_pretty(&config)?)?;

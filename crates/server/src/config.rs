@@ -3,6 +3,7 @@
 //! Secrets are `SecretString`: `Debug` prints `[REDACTED]`, and nothing else ever prints them.
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use freeagentics_api::middleware::rate_limit::ClassLimit;
 use freeagentics_core::net::TrustedProxy;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,35 @@ pub struct Config {
     pub health_check_timeout_ms: u64,
     pub dev_endpoints: bool,
     pub agent_memory_optimization: bool,
+    pub jwt_algorithm: String,
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_key_id: String,
+    #[serde(skip_serializing)]
+    pub jwt_previous_secret: Option<SecretString>,
+    pub jwt_previous_key_id: String,
+    #[serde(skip_serializing)]
+    pub jwt_private_key: Option<SecretString>,
+    pub jwt_public_key: Option<String>,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_token_ttl_seconds: u64,
+    pub default_role: String,
+    pub password_hash_concurrency: usize,
+    pub rate_limit_enabled: bool,
+    pub rate_limit_login: Option<String>,
+    pub rate_limit_register: Option<String>,
+    pub rate_limit_refresh: Option<String>,
+    pub rate_limit_writes: Option<String>,
+    pub rate_limit_reads: Option<String>,
+    pub rate_limit_ws_connect: Option<String>,
+    pub login_throttle_account_ip_failures: u32,
+    pub login_throttle_ip_failures: u32,
+    pub login_throttle_account_failures: u32,
+    pub login_throttle_window_seconds: u64,
+    pub admin_username: Option<String>,
+    pub admin_email: Option<String>,
+    #[serde(skip_serializing)]
+    pub admin_password: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -102,6 +132,31 @@ impl Default for Config {
             health_check_timeout_ms: 2000,
             dev_endpoints: false,
             agent_memory_optimization: false,
+            jwt_algorithm: "HS256".to_owned(),
+            jwt_secret: None,
+            jwt_key_id: "primary".to_owned(),
+            jwt_previous_secret: None,
+            jwt_previous_key_id: "previous".to_owned(),
+            jwt_private_key: None,
+            jwt_public_key: None,
+            access_token_ttl_seconds: 900,
+            refresh_token_ttl_seconds: 7 * 24 * 3600,
+            default_role: "observer".to_owned(),
+            password_hash_concurrency: 4,
+            rate_limit_enabled: true,
+            rate_limit_login: None,
+            rate_limit_register: None,
+            rate_limit_refresh: None,
+            rate_limit_writes: None,
+            rate_limit_reads: None,
+            rate_limit_ws_connect: None,
+            login_throttle_account_ip_failures: 5,
+            login_throttle_ip_failures: 20,
+            login_throttle_account_failures: 100,
+            login_throttle_window_seconds: 900,
+            admin_username: None,
+            admin_email: None,
+            admin_password: None,
         }
     }
 }
@@ -143,7 +198,10 @@ impl Config {
     fn env_keys() -> Vec<String> {
         let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
         let mut keys: Vec<String> = defaults.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-        keys.extend(["database_url".to_owned(), "redis_url".to_owned()]);
+        keys.extend(
+            ["database_url", "redis_url", "jwt_secret", "jwt_previous_secret", "jwt_private_key", "admin_password"]
+                .map(str::to_owned),
+        );
         keys
     }
 
@@ -204,6 +262,18 @@ impl Config {
         split_list(&self.trusted_proxies).iter().filter_map(|p| TrustedProxy::parse(p).ok()).collect()
     }
 
+    /// `(class, RATE_LIMIT_<CLASS> value)` for each rate-limit class.
+    pub fn rate_limit_specs(&self) -> [(&'static str, Option<&str>); 6] {
+        [
+            ("login", self.rate_limit_login.as_deref()),
+            ("register", self.rate_limit_register.as_deref()),
+            ("refresh", self.rate_limit_refresh.as_deref()),
+            ("writes", self.rate_limit_writes.as_deref()),
+            ("reads", self.rate_limit_reads.as_deref()),
+            ("ws_connect", self.rate_limit_ws_connect.as_deref()),
+        ]
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.request_timeout_seconds)
     }
@@ -218,36 +288,59 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mut errors = Vec::new();
-        let mut check = |ok: bool, message: &str| {
-            if !ok {
-                errors.push(message.to_owned());
-            }
-        };
-        check(self.database_pool_size >= 1, "DATABASE_POOL_SIZE: must be at least 1");
+        check(&mut errors, self.database_pool_size >= 1, "DATABASE_POOL_SIZE: must be at least 1");
         check(
+            &mut errors,
             self.database_pool_size + self.database_max_overflow <= 1000,
             "DATABASE_MAX_OVERFLOW: pool size plus overflow must be at most 1000",
         );
         check(
+            &mut errors,
             (100..=3000).contains(&self.database_acquire_timeout_ms),
             "DATABASE_ACQUIRE_TIMEOUT_MS: must be 100 to 3000 so a saturated pool answers 503 fast",
         );
-        check(self.database_statement_timeout_ms >= 100, "DATABASE_STATEMENT_TIMEOUT_MS: must be at least 100");
-        check(self.redis_pool_size >= 1, "REDIS_POOL_SIZE: must be at least 1");
-        check((10..=10_000).contains(&self.redis_timeout_ms), "REDIS_TIMEOUT_MS: must be 10 to 10000");
-        check(positive(self.shutdown_drain_seconds, true), "SHUTDOWN_DRAIN_SECONDS: must be a number ≥ 0");
-        check(positive(self.shutdown_timeout_seconds, false), "SHUTDOWN_TIMEOUT_SECONDS: must be a number > 0");
-        check(positive(self.request_timeout_seconds, false), "REQUEST_TIMEOUT_SECONDS: must be a number > 0");
-        check((1024..=64 * 1024 * 1024).contains(&self.max_body_bytes), "MAX_BODY_BYTES: must be 1 KiB to 64 MiB");
-        check((10..=60_000).contains(&self.maintenance_poll_ms), "MAINTENANCE_POLL_MS: must be 10 to 60000");
-        check((10..=30_000).contains(&self.health_check_timeout_ms), "HEALTH_CHECK_TIMEOUT_MS: must be 10 to 30000");
         check(
+            &mut errors,
+            self.database_statement_timeout_ms >= 100,
+            "DATABASE_STATEMENT_TIMEOUT_MS: must be at least 100",
+        );
+        check(&mut errors, self.redis_pool_size >= 1, "REDIS_POOL_SIZE: must be at least 1");
+        check(&mut errors, (10..=10_000).contains(&self.redis_timeout_ms), "REDIS_TIMEOUT_MS: must be 10 to 10000");
+        check(&mut errors, positive(self.shutdown_drain_seconds, true), "SHUTDOWN_DRAIN_SECONDS: must be a number ≥ 0");
+        check(
+            &mut errors,
+            positive(self.shutdown_timeout_seconds, false),
+            "SHUTDOWN_TIMEOUT_SECONDS: must be a number > 0",
+        );
+        check(
+            &mut errors,
+            positive(self.request_timeout_seconds, false),
+            "REQUEST_TIMEOUT_SECONDS: must be a number > 0",
+        );
+        check(
+            &mut errors,
+            (1024..=64 * 1024 * 1024).contains(&self.max_body_bytes),
+            "MAX_BODY_BYTES: must be 1 KiB to 64 MiB",
+        );
+        check(
+            &mut errors,
+            (10..=60_000).contains(&self.maintenance_poll_ms),
+            "MAINTENANCE_POLL_MS: must be 10 to 60000",
+        );
+        check(
+            &mut errors,
+            (10..=30_000).contains(&self.health_check_timeout_ms),
+            "HEALTH_CHECK_TIMEOUT_MS: must be 10 to 30000",
+        );
+        check(
+            &mut errors,
             self.log_level.parse::<tracing_subscriber::filter::LevelFilter>().is_ok(),
             "LOG_LEVEL: must be one of trace, debug, info, warn, error, off",
         );
         if let Some(Database::Postgres(url)) = Some(self.database()).filter(|d| matches!(d, Database::Postgres(_))) {
             let url = url.expose_secret();
             check(
+                &mut errors,
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
                 "DATABASE_URL: must start with postgres://, postgresql:// or sqlite:",
             );
@@ -255,6 +348,7 @@ impl Config {
         if let Some(url) = &self.redis_url {
             let url = url.expose_secret();
             check(
+                &mut errors,
                 url.starts_with("redis://") || url.starts_with("rediss://"),
                 "REDIS_URL: must start with redis:// or rediss://",
             );
@@ -279,7 +373,91 @@ impl Config {
         {
             errors.push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL (OTLP over HTTP)".to_owned());
         }
+        check(
+            &mut errors,
+            matches!(self.jwt_algorithm.as_str(), "HS256" | "EdDSA"),
+            "JWT_ALGORITHM: must be HS256 or EdDSA",
+        );
+        if let Some(secret) = &self.jwt_secret {
+            check(
+                &mut errors,
+                secret.expose_secret().len() >= 32,
+                "JWT_SECRET: must be at least 32 bytes (use `openssl rand -base64 48`)",
+            );
+        }
+        if let Some(secret) = &self.jwt_previous_secret {
+            check(&mut errors, secret.expose_secret().len() >= 32, "JWT_PREVIOUS_SECRET: must be at least 32 bytes");
+        }
+        if self.jwt_algorithm == "EdDSA" {
+            check(
+                &mut errors,
+                self.jwt_private_key.is_some() && self.jwt_public_key.is_some(),
+                "JWT_PRIVATE_KEY: EdDSA needs JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (PEM)",
+            );
+        }
+        check(
+            &mut errors,
+            (60..=3600).contains(&self.access_token_ttl_seconds),
+            "ACCESS_TOKEN_TTL_SECONDS: must be 60 to 3600",
+        );
+        check(
+            &mut errors,
+            (3600..=90 * 24 * 3600).contains(&self.refresh_token_ttl_seconds),
+            "REFRESH_TOKEN_TTL_SECONDS: must be 3600 to 7776000",
+        );
+        match self.default_role.parse::<freeagentics_core::Role>() {
+            Ok(freeagentics_core::Role::Admin) => {
+                errors.push("DEFAULT_ROLE: registration can never grant admin".to_owned())
+            }
+            Ok(_) => {}
+            Err(message) => errors.push(format!("DEFAULT_ROLE: {message}")),
+        }
+        check(
+            &mut errors,
+            (1..=256).contains(&self.password_hash_concurrency),
+            "PASSWORD_HASH_CONCURRENCY: must be 1 to 256",
+        );
+        for (name, spec) in self.rate_limit_specs() {
+            if let Some(spec) = spec
+                && let Err(message) = ClassLimit::parse(spec)
+            {
+                errors.push(format!("RATE_LIMIT_{}: {message}", name.to_ascii_uppercase()));
+            }
+        }
+        check(
+            &mut errors,
+            self.login_throttle_account_ip_failures >= 1,
+            "LOGIN_THROTTLE_ACCOUNT_IP_FAILURES: must be at least 1",
+        );
+        check(&mut errors, self.login_throttle_ip_failures >= 1, "LOGIN_THROTTLE_IP_FAILURES: must be at least 1");
+        check(
+            &mut errors,
+            self.login_throttle_account_failures >= 1,
+            "LOGIN_THROTTLE_ACCOUNT_FAILURES: must be at least 1",
+        );
+        check(
+            &mut errors,
+            self.login_throttle_window_seconds >= 1,
+            "LOGIN_THROTTLE_WINDOW_SECONDS: must be at least 1",
+        );
+        if self.admin_username.is_some() || self.admin_email.is_some() || self.admin_password.is_some() {
+            check(
+                &mut errors,
+                self.admin_username.is_some() && self.admin_email.is_some() && self.admin_password.is_some(),
+                "ADMIN_USERNAME: bootstrapping an admin needs ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD",
+            );
+        }
         if self.is_production() {
+            let has_key = match self.jwt_algorithm.as_str() {
+                "EdDSA" => self.jwt_private_key.is_some(),
+                _ => self.jwt_secret.is_some(),
+            };
+            if !has_key {
+                errors.push(
+                    "JWT_SECRET: production needs a signing key from configuration (JWT_SECRET, or EdDSA keys)"
+                        .to_owned(),
+                );
+            }
             if !matches!(self.database(), Database::Postgres(_)) {
                 errors.push(
                     "DATABASE_URL: production needs PostgreSQL; the embedded SQLite store is for development"
@@ -297,6 +475,13 @@ impl Config {
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(ConfigError(errors)) }
+    }
+}
+
+/// Records `message` when `ok` is false.
+fn check(errors: &mut Vec<String>, ok: bool, message: &str) {
+    if !ok {
+        errors.push(message.to_owned());
     }
 }
 
@@ -348,10 +533,16 @@ mod tests {
         assert!(error.contains("DATABASE_URL"), "{error}");
         assert!(error.contains("REDIS_URL"), "{error}");
         assert!(error.contains("DEV_ENDPOINTS"), "{error}");
+        assert!(error.contains("JWT_SECRET"), "{error}");
+        let weak = Config::from_pairs([("JWT_SECRET", "short".to_owned())]).unwrap_err().to_string();
+        assert!(weak.contains("JWT_SECRET"), "{weak}");
+        let admin_default = Config::from_pairs([("DEFAULT_ROLE", "admin".to_owned())]).unwrap_err().to_string();
+        assert!(admin_default.contains("DEFAULT_ROLE"), "{admin_default}");
         let ok = Config::from_pairs([
             ("APP_ENV", "production".to_owned()),
             ("DATABASE_URL", "postgres://u:p@db/fa".to_owned()),
             ("REDIS_URL", "redis://cache:6379".to_owned()),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned()),
         ])
         .unwrap();
         assert_eq!(ok.bind_addr().to_string(), "0.0.0.0:8000");

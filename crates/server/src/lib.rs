@@ -1,9 +1,11 @@
 //! Wiring: configuration, telemetry, the command line, start-up and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod security;
 pub mod shutdown;
 pub mod telemetry;
 

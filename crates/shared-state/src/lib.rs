@@ -2,6 +2,10 @@
 //! traits with a Redis implementation (production) and an in-process one (embedded profile).
 #![forbid(unsafe_code)]
 
+mod denylist;
+mod rate_limit;
 mod redis_pool;
 
+pub use denylist::{Denylist, LocalDenylist, RedisDenylist};
+pub use rate_limit::{Decision, LimiterBackend, LocalRateLimiter, Quota, RateLimiter, RedisRateLimiter};
 pub use redis_pool::{RedisError, RedisOptions, RedisPool};

@@ -52,6 +52,10 @@ impl RedisPool {
         format!("{}{suffix}", self.prefix)
     }
 
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

@@ -55,9 +55,12 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
-                // serde reports unknown and missing fields one level up: name the field itself
+                // a missing field is reported at its parent's path: name the field itself
                 let (field, message) = match field_in_message(&message) {
                     Some(name) if path == "." => (name.to_owned(), strip_position(&message)),
+                    Some(name) if path == name || path.ends_with(&format!(".{name}")) => {
+                        (path, strip_position(&message))
+                    }
                     Some(name) => (format!("{path}.{name}"), strip_position(&message)),
                     None => (if path == "." { "body".to_owned() } else { path }, strip_position(&message)),
                 };
@@ -75,6 +78,25 @@ fn field_in_message(message: &str) -> Option<&str> {
 
 fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_owned()
+}
+
+/// A body that may be absent: no `Content-Type` and no bytes means `None`; anything else must be
+/// valid JSON like [`ValidJson`].
+impl<S, T> axum::extract::OptionalFromRequest<S> for ValidJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let empty = req.headers().get(header::CONTENT_TYPE).is_none()
+            && req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
+        if empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+    }
 }
 
 #[cfg(test)]

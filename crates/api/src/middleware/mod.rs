@@ -3,5 +3,6 @@ pub mod maintenance;
 pub mod normalize;
 pub mod observe;
 pub mod problem;
+pub mod rate_limit;
 pub mod security_headers;
 pub mod stack;

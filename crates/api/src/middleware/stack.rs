@@ -6,7 +6,7 @@
 //!   swap a body under a `Content-Encoding` header;
 //! - the panic catcher inside the renderer, so a panic's 500 gets its request id.
 use crate::AppState;
-use crate::middleware::{maintenance, observe, problem, security_headers};
+use crate::middleware::{maintenance, observe, problem, rate_limit, security_headers};
 use crate::{ApiConfig, ApiError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +35,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn(problem::render))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), maintenance::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
     router.layer(stack).layer(DefaultBodyLimit::max(config.max_body_bytes))

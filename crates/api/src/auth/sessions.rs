@@ -1,0 +1,122 @@
+//! Sessions: an access JWT plus an opaque refresh token. Refresh tokens are random 256-bit values
+//! stored only as SHA-256 digests, rotated on every use; a family is one login's chain of
+//! rotations, and presenting an already-rotated token revokes the whole family (RFC 9700 §4.14.2:
+//! one of the two holders is a thief, and we cannot tell which).
+use crate::audit::{self, AuditKind};
+use crate::{ApiError, AppState};
+use base64::Engine as _;
+use freeagentics_core::User;
+use freeagentics_store::{NewRefreshToken, StoreError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Opaque; send it to `/api/v1/auth/refresh` for a new pair. Single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access-token lifetime in seconds.
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+fn digest(token: &str) -> String {
+    let hash = Sha256::digest(token.as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new access token and a refresh token in `family` (a new family for a new login).
+pub async fn issue_pair(state: &AppState, user: &User, family: Option<Uuid>) -> Result<TokenPair, ApiError> {
+    let settings = &state.auth;
+    let (access_token, _) = state
+        .keys
+        .issue(user.id, user.role.as_str(), settings.access_ttl)
+        .map_err(|e| ApiError::Internal(format!("signing an access token: {e}")))?;
+    let refresh_token = random_token();
+    let refresh_ttl = time::Duration::try_from(settings.refresh_ttl).unwrap_or(time::Duration::days(7));
+    state
+        .store
+        .insert_refresh_token(NewRefreshToken {
+            user_id: user.id,
+            family_id: family.unwrap_or_else(Uuid::now_v7),
+            token_hash: digest(&refresh_token),
+            expires_at: OffsetDateTime::now_utc() + refresh_ttl,
+        })
+        .await?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: settings.access_ttl.as_secs(),
+        refresh_expires_in: settings.refresh_ttl.as_secs(),
+    })
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("freeagentics_token_refreshes_total", "outcome" => outcome).increment(1);
+}
+
+/// Exchanges a refresh token for a new pair. The user's role and status are read again from the
+/// store, so a demotion or deactivation takes effect at the next refresh at the latest.
+pub async fn refresh(state: &AppState, presented: &str, ip: Option<String>) -> Result<(User, TokenPair), ApiError> {
+    let invalid = || ApiError::Unauthorized("invalid, expired or revoked refresh token".to_owned());
+    let token = match state.store.refresh_token_by_hash(&digest(presented)).await {
+        Ok(token) => token,
+        Err(StoreError::NotFound) => {
+            count("invalid");
+            return Err(invalid());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let now = OffsetDateTime::now_utc();
+    if token.revoked_at.is_some() || token.expires_at <= now {
+        count("invalid");
+        return Err(invalid());
+    }
+    // the conditional update is the arbiter: of two concurrent uses, exactly one wins
+    if token.rotated_at.is_some() || !state.store.mark_rotated(token.id, now).await? {
+        let revoked = state.store.revoke_family(token.family_id, now).await?;
+        count("reuse_detected");
+        audit::record(
+            state,
+            AuditKind::RefreshReuseDetected,
+            Some(token.user_id),
+            None,
+            ip,
+            serde_json::json!({ "family_id": token.family_id, "revoked_tokens": revoked }),
+        )
+        .await;
+        return Err(invalid());
+    }
+    let user = state.store.user_by_id(token.user_id).await?;
+    if !user.is_active {
+        count("invalid");
+        return Err(invalid());
+    }
+    let pair = issue_pair(state, &user, Some(token.family_id)).await?;
+    count("success");
+    Ok((user, pair))
+}
+
+/// Revokes every refresh token of a user. Callers also move `tokens_valid_after` to now in the
+/// same change, which ends the access tokens.
+pub async fn revoke_sessions(state: &AppState, user_id: Uuid) -> Result<(), ApiError> {
+    let now = OffsetDateTime::now_utc();
+    state.store.revoke_user_tokens(user_id, now).await?;
+    Ok(())
+}
+
+/// The store form of a refresh token, for callers that revoke one family by token.
+pub fn refresh_digest(token: &str) -> String {
+    digest(token)
+}

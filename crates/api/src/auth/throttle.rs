@@ -1,0 +1,68 @@
+//! Login throttling (OWASP ASVS 2.2.1). Failures are budgeted per (account, IP), per IP, and per
+//! account across all IPs, with the GCRA limiter: after the budget, attempts slow to one per
+//! interval — a bounded block, not a lockout. Because the (account, IP) budget is the tight one and
+//! the account-wide budget is much larger than one IP's, an attacker at one address cannot keep a
+//! victim signing in from elsewhere locked out. A successful login clears the account's budgets.
+use crate::AppState;
+use freeagentics_shared_state::Quota;
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleSettings {
+    /// Failures allowed per account from one IP within `window`.
+    pub account_ip_failures: u32,
+    /// Failures allowed from one IP across all accounts within `window`.
+    pub ip_failures: u32,
+    /// Failures allowed per account across all IPs within `window`.
+    pub account_failures: u32,
+    pub window: Duration,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self { account_ip_failures: 5, ip_failures: 20, account_failures: 100, window: Duration::from_secs(15 * 60) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginThrottle {
+    keys: [(String, Quota); 3],
+}
+
+impl LoginThrottle {
+    pub fn new(settings: &ThrottleSettings, login: &str, ip: IpAddr) -> Self {
+        let account = login.trim().to_lowercase();
+        let quota = |n| Quota::per(n, settings.window);
+        LoginThrottle {
+            keys: [
+                (format!("throttle:acct-ip:{account}:{ip}"), quota(settings.account_ip_failures)),
+                (format!("throttle:ip:{ip}"), quota(settings.ip_failures)),
+                (format!("throttle:acct:{account}"), quota(settings.account_failures)),
+            ],
+        }
+    }
+
+    /// `Some(retry_after)` while any budget is exhausted.
+    pub async fn blocked(&self, state: &AppState) -> Option<Duration> {
+        let mut wait = None;
+        for (key, quota) in &self.keys {
+            let (decision, _) = state.limiter.peek(key, *quota).await;
+            if !decision.allowed {
+                wait = Some(wait.unwrap_or(Duration::ZERO).max(decision.retry_after));
+            }
+        }
+        wait
+    }
+
+    pub async fn failed(&self, state: &AppState) {
+        for (key, quota) in &self.keys {
+            state.limiter.hit(key, *quota).await;
+        }
+    }
+
+    pub async fn succeeded(&self, state: &AppState) {
+        state.limiter.reset(&self.keys[0].0).await;
+        state.limiter.reset(&self.keys[2].0).await;
+    }
+}

@@ -1,0 +1,175 @@
+//! Access tokens: short-lived JWTs with a pinned algorithm. The algorithm comes from configuration
+//! and is never read from the token (the classic algorithm-confusion bug); `kid` selects among the
+//! current key and the previous ones still accepted during a rotation.
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const ACCESS: &str = "access";
+pub const ISSUER: &str = "freeagentics-auth";
+pub const AUDIENCE: &str = "freeagentics-api";
+/// Clock skew tolerated on `exp`/`nbf` (jsonwebtoken's default of 60 s is too generous).
+const LEEWAY_SECONDS: u64 = 5;
+/// HS256 secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    pub role: String,
+    pub jti: Uuid,
+    /// `access`; refresh tokens are opaque and never JWTs, but the claim makes any other JWT we
+    /// might mint unusable as an access token.
+    pub typ: String,
+    /// Issue time with millisecond precision (a NumericDate may be fractional, RFC 7519 §2), so
+    /// `tokens_valid_after` can separate tokens issued within the same second.
+    pub iat: f64,
+    pub nbf: u64,
+    pub exp: u64,
+}
+
+impl AccessClaims {
+    /// Remaining lifetime, for the denylist entry's TTL.
+    pub fn remaining(&self) -> Duration {
+        let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        Duration::from_secs(self.exp.saturating_sub(now) + LEEWAY_SECONDS)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")]
+    WeakSecret,
+    #[error("invalid JWT key: {0}")]
+    Invalid(String),
+}
+
+struct VerifyingKey {
+    kid: String,
+    key: DecodingKey,
+}
+
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    kid: String,
+    signing: EncodingKey,
+    verifying: Vec<VerifyingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.verifying.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
+            .field("accepted", &kids)
+            .finish()
+    }
+}
+
+impl JwtKeys {
+    /// HMAC-SHA256 with a shared secret.
+    pub fn hs256(kid: &str, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::WeakSecret);
+        }
+        Ok(Self::new(Algorithm::HS256, kid, EncodingKey::from_secret(secret), DecodingKey::from_secret(secret)))
+    }
+
+    /// Ed25519 from PEM keys (PKCS#8 private, SPKI public).
+    pub fn ed25519(kid: &str, private_pem: &[u8], public_pem: &[u8]) -> Result<Self, KeyError> {
+        let signing = EncodingKey::from_ed_pem(private_pem).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let verifying = DecodingKey::from_ed_pem(public_pem).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok(Self::new(Algorithm::EdDSA, kid, signing, verifying))
+    }
+
+    fn new(algorithm: Algorithm, kid: &str, signing: EncodingKey, verifying: DecodingKey) -> Self {
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        JwtKeys {
+            algorithm,
+            kid: kid.to_owned(),
+            signing,
+            verifying: vec![VerifyingKey { kid: kid.to_owned(), key: verifying }],
+            validation,
+        }
+    }
+
+    /// Also accept tokens signed with a previous HS256 secret (key rotation).
+    pub fn with_previous_hs256(mut self, kid: &str, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::WeakSecret);
+        }
+        self.verifying.push(VerifyingKey { kid: kid.to_owned(), key: DecodingKey::from_secret(secret) });
+        Ok(self)
+    }
+
+    pub fn issue(&self, user: Uuid, role: &str, ttl: Duration) -> Result<(String, AccessClaims), KeyError> {
+        let now = OffsetDateTime::now_utc();
+        let seconds = now.unix_timestamp().max(0) as u64;
+        let claims = AccessClaims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            sub: user,
+            role: role.to_owned(),
+            jti: Uuid::now_v7(),
+            typ: ACCESS.to_owned(),
+            iat: (now.unix_timestamp_nanos() / 1_000_000) as f64 / 1000.0,
+            nbf: seconds,
+            exp: seconds + ttl.as_secs(),
+        };
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, algorithm, issuer, audience, expiry and not-before. `None` for any
+    /// failure: callers answer 401 without saying which check failed.
+    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let key = match header.kid.as_deref() {
+            Some(kid) => &self.verifying.iter().find(|k| k.kid == kid)?.key,
+            None => &self.verifying.first()?.key,
+        };
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).ok()?;
+        (data.claims.typ == ACCESS).then_some(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn round_trip_and_rotation() {
+        let keys = JwtKeys::hs256("k1", SECRET).unwrap();
+        let (token, claims) = keys.issue(Uuid::now_v7(), "observer", Duration::from_secs(60)).unwrap();
+        assert_eq!(keys.verify(&token), Some(claims.clone()));
+        assert!(claims.iat.fract() != 0.0 || claims.iat > 0.0);
+        let rotated = JwtKeys::hs256("k2", b"another-secret-another-secret-12345")
+            .unwrap()
+            .with_previous_hs256("k1", SECRET)
+            .unwrap();
+        assert!(rotated.verify(&token).is_some(), "tokens of the previous key stay valid");
+        let other = JwtKeys::hs256("k1", b"a-completely-different-secret-value!").unwrap();
+        assert!(other.verify(&token).is_none(), "wrong key");
+    }
+
+    #[test]
+    fn weak_secrets_are_refused() {
+        assert!(matches!(JwtKeys::hs256("k", b"short"), Err(KeyError::WeakSecret)));
+    }
+}

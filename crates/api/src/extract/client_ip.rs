@@ -1,0 +1,29 @@
+use crate::{ApiError, AppState};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use freeagentics_core::net::client_ip;
+use std::net::{IpAddr, SocketAddr};
+
+/// The client's address: the socket peer, or — only when the peer is a trusted proxy — the
+/// right-most untrusted `X-Forwarded-For` hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    pub fn from_parts(parts: &Parts, state: &AppState) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| addr.ip());
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        ClientIp(client_ip(peer, forwarded, &state.config.trusted_proxies))
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp::from_parts(parts, state))
+    }
+}

@@ -1,0 +1,307 @@
+//! `/api/v1/auth`: registration, login, refresh, logout, the current user, password change.
+use crate::audit::{self, AuditKind};
+use crate::auth::{AuthUser, LoginThrottle, TokenPair, issue_pair, revoke_sessions};
+use crate::extract::{ClientIp, ValidJson, Validate};
+use crate::routes::views::UserView;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use freeagentics_core::account::{validate_email, validate_password, validate_username};
+use freeagentics_core::{User, ValidationErrors};
+use freeagentics_store::{NewUser, StoreError, UserChange};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–50 characters of letters, digits, `_`, `.`, `-`; unique regardless of case.
+    pub username: String,
+    pub email: String,
+    /// 8–128 characters, not a common password.
+    pub password: String,
+}
+
+impl Validate for RegisterRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        errors.check("username", validate_username(&self.username));
+        errors.check("email", validate_email(&self.email));
+        errors.check("password", validate_password(&self.password));
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username_or_email: String,
+    pub password: String,
+}
+
+impl Validate for LoginRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.username_or_email.trim().is_empty() || self.username_or_email.len() > 254 {
+            errors.add("username_or_email", "must be 1 to 254 characters");
+        }
+        if self.password.is_empty() || self.password.chars().count() > 128 {
+            errors.add("password", "must be 1 to 128 characters");
+        }
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+impl Validate for RefreshRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.refresh_token.is_empty() || self.refresh_token.len() > 512 {
+            errors.add("refresh_token", "must be 1 to 512 characters");
+        }
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// Also revoke this session's refresh token (recommended).
+    pub refresh_token: Option<String>,
+    /// End every session of the account, on every device.
+    #[serde(default)]
+    pub all_sessions: bool,
+}
+
+impl Validate for LogoutRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl Validate for PasswordChangeRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        errors.check("new_password", validate_password(&self.new_password));
+        if self.new_password == self.current_password {
+            errors.add("new_password", "must differ from the current password");
+        }
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: UserView,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// What this role may do (the policy table).
+    pub permissions: Vec<&'static str>,
+}
+
+async fn respond(state: &AppState, user: &User, family: Option<uuid::Uuid>) -> Result<AuthResponse, ApiError> {
+    Ok(AuthResponse { user: UserView::from(user), tokens: issue_pair(state, user, family).await? })
+}
+
+fn hash_error(error: String) -> ApiError {
+    ApiError::Internal(format!("password hashing failed: {error}"))
+}
+
+/// Create an account (role: the configured default) and sign in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created; signed in", body = AuthResponse),
+        (status = 409, description = "Username or email taken", body = crate::error::Problem),
+        (status = 422, description = "Invalid fields", body = crate::error::Problem),
+        (status = 429, description = "Too many registrations", body = crate::error::Problem),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ValidJson(body): ValidJson<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let password_hash = state.hasher.hash(body.password).await.map_err(hash_error)?;
+    let new = NewUser { username: body.username, email: body.email, password_hash, role: state.auth.default_role };
+    let user = state.store.create_user(new).await?;
+    metrics::counter!("freeagentics_user_registrations_total").increment(1);
+    audit::record(&state, AuditKind::Register, Some(user.id), None, Some(ip.to_string()), serde_json::json!({})).await;
+    let body = respond(&state, &user, None).await?;
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Sign in with username or email. Repeated failures are throttled per account and per address.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = AuthResponse),
+        (status = 401, description = "Wrong credentials", body = crate::error::Problem),
+        (status = 429, description = "Too many attempts; see Retry-After", body = crate::error::Problem),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ValidJson(body): ValidJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let throttle = LoginThrottle::new(&state.login_throttle, &body.username_or_email, ip);
+    if let Some(retry_after) = throttle.blocked(&state).await {
+        metrics::counter!("freeagentics_logins_total", "outcome" => "throttled").increment(1);
+        return Err(ApiError::TooManyRequests {
+            detail: "too many failed sign-in attempts; retry later".to_owned(),
+            retry_after: retry_after.max(std::time::Duration::from_secs(1)),
+        });
+    }
+    let user = match state.store.user_by_login(&body.username_or_email).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let verified =
+        state.hasher.verify(body.password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(hash_error)?;
+    let user = match user {
+        Some(user) if verified && user.is_active => user,
+        user => {
+            throttle.failed(&state).await;
+            metrics::counter!("freeagentics_logins_total", "outcome" => "failure").increment(1);
+            let reason = match &user {
+                None => "unknown_account",
+                Some(u) if !u.is_active => "inactive_account",
+                Some(_) => "wrong_password",
+            };
+            let detail = serde_json::json!({ "reason": reason });
+            audit::record(&state, AuditKind::LoginFailure, user.map(|u| u.id), None, Some(ip.to_string()), detail)
+                .await;
+            return Err(ApiError::Unauthorized("invalid username, email or password".to_owned()));
+        }
+    };
+    throttle.succeeded(&state).await;
+    metrics::counter!("freeagentics_logins_total", "outcome" => "success").increment(1);
+    audit::record(&state, AuditKind::LoginSuccess, Some(user.id), None, Some(ip.to_string()), serde_json::json!({}))
+        .await;
+    Ok(Json(respond(&state, &user, None).await?))
+}
+
+/// Exchange a refresh token for a new pair (rotation). Reusing a rotated token revokes its family.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New token pair", body = AuthResponse),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = crate::error::Problem),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ValidJson(body): ValidJson<RefreshRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let (user, tokens) = crate::auth::refresh(&state, &body.refresh_token, Some(ip.to_string())).await?;
+    Ok(Json(AuthResponse { user: UserView::from(&user), tokens }))
+}
+
+/// Sign out: this access token stops working at once; the given refresh token's session (or,
+/// with `all_sessions`, every session) is revoked.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, description = "Not signed in", body = crate::error::Problem)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: AuthUser,
+    body: Option<ValidJson<LogoutRequest>>,
+) -> Result<StatusCode, ApiError> {
+    let body = body.map(|ValidJson(b)| b).unwrap_or_default();
+    state.denylist.revoke(&auth.claims.jti.to_string(), auth.claims.remaining()).await;
+    if body.all_sessions {
+        let change = UserChange { tokens_valid_after: Some(OffsetDateTime::now_utc()), ..UserChange::default() };
+        state.store.update_user(auth.user.id, None, change).await?;
+        revoke_sessions(&state, auth.user.id).await?;
+    } else if let Some(token) = &body.refresh_token {
+        // only the caller's own session: a token of another user is silently ignored
+        if let Ok(stored) = state.store.refresh_token_by_hash(&crate::auth::refresh_digest(token)).await
+            && stored.user_id == auth.user.id
+        {
+            state.store.revoke_family(stored.family_id, OffsetDateTime::now_utc()).await?;
+        }
+    }
+    let detail = serde_json::json!({ "all_sessions": body.all_sessions });
+    audit::record(&state, AuditKind::Logout, Some(auth.user.id), None, Some(ip.to_string()), detail).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user, role and permissions.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, description = "Not signed in", body = crate::error::Problem)))]
+pub async fn me(auth: AuthUser) -> Json<MeResponse> {
+    let permissions = auth.user.role.permissions().iter().map(|p| p.as_str()).collect();
+    Json(MeResponse { user: UserView::from(&auth.user), permissions })
+}
+
+/// Change the password (needs the current one). Every other session ends; a new pair is returned.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChangeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed; new token pair", body = AuthResponse),
+        (status = 401, description = "Not signed in, or wrong current password", body = crate::error::Problem),
+        (status = 422, description = "Invalid new password", body = crate::error::Problem),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: AuthUser,
+    ValidJson(body): ValidJson<PasswordChangeRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    // a stolen access token must not become a free password oracle
+    let throttle = LoginThrottle::new(&state.login_throttle, &auth.user.username, ip);
+    if let Some(retry_after) = throttle.blocked(&state).await {
+        return Err(ApiError::TooManyRequests {
+            detail: "too many failed attempts; retry later".to_owned(),
+            retry_after,
+        });
+    }
+    let ok =
+        state.hasher.verify(body.current_password, Some(auth.user.password_hash.clone())).await.map_err(hash_error)?;
+    if !ok {
+        throttle.failed(&state).await;
+        return Err(ApiError::Unauthorized("the current password is wrong".to_owned()));
+    }
+    let password_hash = state.hasher.hash(body.new_password).await.map_err(hash_error)?;
+    let change = UserChange {
+        password_hash: Some(password_hash),
+        tokens_valid_after: Some(OffsetDateTime::now_utc()),
+        ..UserChange::default()
+    };
+    let user = state.store.update_user(auth.user.id, None, change).await?;
+    revoke_sessions(&state, user.id).await?;
+    state.denylist.revoke(&auth.claims.jti.to_string(), auth.claims.remaining()).await;
+    audit::record(
+        &state,
+        AuditKind::PasswordChange,
+        Some(user.id),
+        Some(user.id),
+        Some(ip.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(Json(respond(&state, &user, None).await?))
+}

@@ -1,0 +1,253 @@
+//! `/api/v1/users`: account administration (permission `admin_system`).
+use crate::audit::{self, AuditKind};
+use crate::auth::{Authorized, perm};
+use crate::extract::{ClientIp, PageParams, ValidJson, ValidPath, ValidQuery, Validate};
+use crate::routes::views::{UserView, etag, if_match};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use freeagentics_core::account::{validate_email, validate_password, validate_username};
+use freeagentics_core::{Role, User, ValidationErrors};
+use freeagentics_store::{NewUser, UserChange, UserQuery};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListUsersQuery {
+    /// `admin`, `researcher`, `agent_manager` or `observer`.
+    #[param(value_type = Option<String>)]
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl Validate for ListUsersQuery {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        self.page().validate()
+    }
+}
+
+impl ListUsersQuery {
+    fn page(&self) -> PageParams {
+        PageParams { limit: self.limit, cursor: self.cursor.clone() }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    /// `admin`, `researcher`, `agent_manager` or `observer`.
+    #[schema(value_type = String, example = "researcher")]
+    pub role: Role,
+}
+
+impl Validate for CreateUserRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        errors.check("username", validate_username(&self.username));
+        errors.check("email", validate_email(&self.email));
+        errors.check("password", validate_password(&self.password));
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[schema(value_type = Option<String>, example = "agent_manager")]
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+impl Validate for UpdateUserRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        if self.role.is_none() && self.is_active.is_none() {
+            return Err(freeagentics_core::FieldError::new("body", "give `role` and/or `is_active`").into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserId {
+    id: Uuid,
+}
+
+fn with_etag(status: StatusCode, user: &User) -> Response {
+    let mut response = (status, Json(UserView::from(user))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(user.version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// List accounts, newest first, filtered by role and status.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListUsersQuery), security(("bearer" = [])),
+    responses((status = 200, body = UserPage), (status = 403, description = "Needs admin_system", body = crate::error::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Authorized<perm::AdminSystem>,
+    ValidQuery(query): ValidQuery<ListUsersQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    let page = query.page();
+    let store_query =
+        UserQuery { role: query.role, is_active: query.is_active, limit: page.limit(), after: page.cursor() };
+    let found = state.store.list_users(&store_query).await?;
+    Ok(Json(UserPage {
+        items: found.items.iter().map(UserView::from).collect(),
+        next_cursor: found.next.map(|c| c.encode()),
+    }))
+}
+
+/// Create an account with any role (the way to make researchers and agent managers).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest, security(("bearer" = [])),
+    responses((status = 201, body = UserView), (status = 409, description = "Username or email taken", body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    admin: Authorized<perm::AdminSystem>,
+    ClientIp(ip): ClientIp,
+    ValidJson(body): ValidJson<CreateUserRequest>,
+) -> Result<Response, ApiError> {
+    let password_hash = state
+        .hasher
+        .hash(body.password)
+        .await
+        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))?;
+    let user = state
+        .store
+        .create_user(NewUser { username: body.username, email: body.email, password_hash, role: body.role })
+        .await?;
+    let detail = serde_json::json!({ "role": user.role.as_str() });
+    audit::record(&state, AuditKind::UserCreated, Some(user.id), Some(admin.user.id), Some(ip.to_string()), detail)
+        .await;
+    let mut response = with_etag(StatusCode::CREATED, &user);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 404, description = "No such user", body = crate::error::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: Authorized<perm::AdminSystem>,
+    ValidPath(UserId { id }): ValidPath<UserId>,
+) -> Result<Response, ApiError> {
+    Ok(with_etag(StatusCode::OK, &state.store.user_by_id(id).await?))
+}
+
+/// Change role and/or active flag. Honours `If-Match`; ends the user's sessions. Admins cannot
+/// demote or deactivate themselves (someone must remain able to administer).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    request_body = UpdateUserRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "Would demote or deactivate yourself", body = crate::error::Problem),
+        (status = 412, description = "If-Match does not match the current version", body = crate::error::Problem),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    admin: Authorized<perm::AdminSystem>,
+    ClientIp(ip): ClientIp,
+    ValidPath(UserId { id }): ValidPath<UserId>,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<UpdateUserRequest>,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let current = state.store.user_by_id(id).await?;
+    if id == admin.user.id && (body.role.is_some_and(|r| r != Role::Admin) || body.is_active == Some(false)) {
+        return Err(ApiError::Conflict {
+            detail: "you cannot demote or deactivate your own account".to_owned(),
+            errors: Vec::new(),
+        });
+    }
+    let role_changed = body.role.is_some_and(|r| r != current.role);
+    let deactivated = body.is_active == Some(false) && current.is_active;
+    let reactivated = body.is_active == Some(true) && !current.is_active;
+    let ends_sessions = role_changed || deactivated;
+    let change = UserChange {
+        role: body.role,
+        is_active: body.is_active,
+        tokens_valid_after: ends_sessions.then(OffsetDateTime::now_utc),
+        ..UserChange::default()
+    };
+    let user = state.store.update_user(id, expected, change).await?;
+    if ends_sessions {
+        crate::auth::revoke_sessions(&state, id).await?;
+    }
+    let ip = Some(ip.to_string());
+    if role_changed {
+        let detail = serde_json::json!({ "from": current.role.as_str(), "to": user.role.as_str() });
+        audit::record(&state, AuditKind::RoleChange, Some(id), Some(admin.user.id), ip.clone(), detail).await;
+    }
+    if deactivated {
+        audit::record(
+            &state,
+            AuditKind::Deactivation,
+            Some(id),
+            Some(admin.user.id),
+            ip.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+    }
+    if reactivated {
+        audit::record(&state, AuditKind::Reactivation, Some(id), Some(admin.user.id), ip, serde_json::json!({})).await;
+    }
+    Ok(with_etag(StatusCode::OK, &user))
+}
+
+/// Deactivate an account (accounts are never hard-deleted: audit history refers to them).
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Deactivated"), (status = 409, description = "Would deactivate yourself", body = crate::error::Problem)))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    admin: Authorized<perm::AdminSystem>,
+    ClientIp(ip): ClientIp,
+    ValidPath(UserId { id }): ValidPath<UserId>,
+) -> Result<StatusCode, ApiError> {
+    if id == admin.user.id {
+        return Err(ApiError::Conflict {
+            detail: "you cannot deactivate your own account".to_owned(),
+            errors: Vec::new(),
+        });
+    }
+    let current = state.store.user_by_id(id).await?;
+    if current.is_active {
+        let change = UserChange {
+            is_active: Some(false),
+            tokens_valid_after: Some(OffsetDateTime::now_utc()),
+            ..UserChange::default()
+        };
+        state.store.update_user(id, None, change).await?;
+        crate::auth::revoke_sessions(&state, id).await?;
+        audit::record(
+            &state,
+            AuditKind::Deactivation,
+            Some(id),
+            Some(admin.user.id),
+            Some(ip.to_string()),
+            serde_json::json!({}),
+        )
+        .await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,104 @@
+//! Builds the authentication and abuse-protection parts of the application from configuration:
+//! signing keys, the rate limiter and token denylist (Redis or in-process), limits and throttles.
+use crate::config::Config;
+use anyhow::Context as _;
+use freeagentics_api::auth::{AuthSettings, JwtKeys, ThrottleSettings};
+use freeagentics_api::middleware::rate_limit::{ClassLimit, RateLimits};
+use freeagentics_shared_state::{
+    Denylist, LocalDenylist, LocalRateLimiter, RateLimiter, RedisDenylist, RedisPool, RedisRateLimiter,
+};
+use secrecy::ExposeSecret;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Signing keys from configuration; outside production, without `JWT_SECRET`, a secret generated
+/// once and kept in `DATA_DIR/jwt-secret` (so tokens survive restarts of a developer's server).
+pub fn jwt_keys(config: &Config) -> anyhow::Result<JwtKeys> {
+    let keys = if config.jwt_algorithm == "EdDSA" {
+        let private = config.jwt_private_key.as_ref().context("JWT_PRIVATE_KEY is required for EdDSA")?;
+        let public = config.jwt_public_key.as_ref().context("JWT_PUBLIC_KEY is required for EdDSA")?;
+        JwtKeys::ed25519(&config.jwt_key_id, private.expose_secret().as_bytes(), public.as_bytes())?
+    } else {
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+            None => local_secret(&config.data_dir)?,
+        };
+        JwtKeys::hs256(&config.jwt_key_id, &secret)?
+    };
+    Ok(match &config.jwt_previous_secret {
+        Some(previous) => keys.with_previous_hs256(&config.jwt_previous_key_id, previous.expose_secret().as_bytes())?,
+        None => keys,
+    })
+}
+
+fn local_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read(&path)
+        && existing.len() >= 32
+    {
+        return Ok(existing);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let secret: [u8; 64] = rand::random();
+    let encoded: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, encoded.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a development signing key");
+    Ok(encoded.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(content)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+pub fn auth_settings(config: &Config) -> AuthSettings {
+    AuthSettings {
+        access_ttl: Duration::from_secs(config.access_token_ttl_seconds),
+        refresh_ttl: Duration::from_secs(config.refresh_token_ttl_seconds),
+        default_role: config.default_role.parse().unwrap_or(freeagentics_core::Role::Observer),
+    }
+}
+
+pub fn rate_limits(config: &Config) -> RateLimits {
+    let mut limits = RateLimits { enabled: config.rate_limit_enabled, ..RateLimits::default() };
+    for (class, spec) in config.rate_limit_specs() {
+        let Some(limit) = spec.and_then(|s| ClassLimit::parse(s).ok()) else { continue };
+        match class {
+            "login" => limits.login = limit,
+            "register" => limits.register = limit,
+            "refresh" => limits.refresh = limit,
+            "writes" => limits.writes = limit,
+            "reads" => limits.reads = limit,
+            _ => limits.ws_connect = limit,
+        }
+    }
+    if !limits.enabled {
+        tracing::warn!("RATE_LIMIT_ENABLED=false: requests are not rate limited (login throttling still applies)");
+    }
+    limits
+}
+
+pub fn throttle(config: &Config) -> ThrottleSettings {
+    ThrottleSettings {
+        account_ip_failures: config.login_throttle_account_ip_failures,
+        ip_failures: config.login_throttle_ip_failures,
+        account_failures: config.login_throttle_account_failures,
+        window: Duration::from_secs(config.login_throttle_window_seconds),
+    }
+}
+
+pub fn shared(redis: Option<&RedisPool>) -> (Arc<dyn RateLimiter>, Arc<dyn Denylist>) {
+    match redis {
+        Some(redis) => (Arc::new(RedisRateLimiter::new(redis.clone())), Arc::new(RedisDenylist::new(redis.clone()))),
+        None => (Arc::new(LocalRateLimiter::default()), Arc::new(LocalDenylist::default())),
+    }
+}

@@ -1,0 +1,79 @@
+//! Revoked access-token ids (logout, password change). Entries expire with the token they name, so
+//! the list never outgrows the tokens still alive.
+use crate::RedisPool;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[async_trait]
+pub trait Denylist: Send + Sync + std::fmt::Debug {
+    async fn revoke(&self, jti: &str, ttl: Duration);
+    async fn is_revoked(&self, jti: &str) -> bool;
+}
+
+#[derive(Debug, Default)]
+pub struct LocalDenylist {
+    entries: Mutex<HashMap<String, Instant>>,
+}
+
+#[async_trait]
+impl Denylist for LocalDenylist {
+    async fn revoke(&self, jti: &str, ttl: Duration) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.retain(|_, until| *until > now);
+        entries.insert(jti.to_owned(), now + ttl);
+    }
+
+    async fn is_revoked(&self, jti: &str) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(jti).is_some_and(|until| *until > Instant::now())
+    }
+}
+
+/// Redis for every replica, plus a local copy: a token revoked here stays revoked here even while
+/// Redis is unreachable. If Redis is down, tokens revoked on *other* replicas are only caught by
+/// `tokens_valid_after` (logout-all, password change) — availability over a 15-minute window.
+#[derive(Debug)]
+pub struct RedisDenylist {
+    redis: RedisPool,
+    local: LocalDenylist,
+}
+
+impl RedisDenylist {
+    pub fn new(redis: RedisPool) -> Self {
+        Self { redis, local: LocalDenylist::default() }
+    }
+
+    fn key(&self, jti: &str) -> String {
+        self.redis.key(&format!("deny:{jti}"))
+    }
+}
+
+#[async_trait]
+impl Denylist for RedisDenylist {
+    async fn revoke(&self, jti: &str, ttl: Duration) {
+        self.local.revoke(jti, ttl).await;
+        let seconds = ttl.as_secs().max(1);
+        let cmd = deadpool_redis::redis::cmd("SET").arg(self.key(jti)).arg(1).arg("EX").arg(seconds).to_owned();
+        if let Err(e) = self.redis.query::<()>(&cmd).await {
+            metrics::counter!("freeagentics_redis_errors_total").increment(1);
+            tracing::warn!(error = %e, "could not record a revoked token in redis");
+        }
+    }
+
+    async fn is_revoked(&self, jti: &str) -> bool {
+        if self.local.is_revoked(jti).await {
+            return true;
+        }
+        match self.redis.query::<bool>(deadpool_redis::redis::cmd("EXISTS").arg(self.key(jti))).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                metrics::counter!("freeagentics_redis_errors_total").increment(1);
+                tracing::warn!(error = %e, "denylist lookup failed; relying on the local copy");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Rate limits and login throttling.
+use crate::helpers::{Backend, Options, PASSWORD, TestApp, problem, redis_url, services_available};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn limited(backend: Backend, reads: &str) -> Options {
+    Options::new(backend).with("RATE_LIMIT_READS", reads)
+}
+
+async fn read(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.get(app.url("/api/v1/openapi.json"));
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_class_limit(app: &TestApp) {
+    for remaining in (0..3).rev() {
+        let response = read(app, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["ratelimit-limit"], "3");
+        assert_eq!(response.headers()["ratelimit-remaining"], remaining.to_string().as_str());
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert!(response.headers().contains_key("ratelimit-reset"));
+    }
+    let denied = read(app, None).await;
+    let retry_after: u64 = denied.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_eq!(denied.headers()["ratelimit-remaining"], "0");
+    problem(denied, StatusCode::TOO_MANY_REQUESTS).await;
+    // probes are never limited
+    for _ in 0..5 {
+        assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/api/v1/health").await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_n_plus_first_request_is_429_sqlite() {
+    let app = TestApp::spawn_with(limited(Backend::Sqlite, "3,3/60")).await.unwrap();
+    assert_class_limit(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_n_plus_first_request_is_429_redis() {
+    let Some(app) = TestApp::spawn_with(limited(Backend::Postgres, "3,3/60")).await else { return };
+    assert_class_limit(&app).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"freeagentics_rate_limited_total{class="reads",backend="redis"}"#), "counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_across_two_instances_sharing_redis() {
+    if !services_available().await {
+        return;
+    }
+    let prefix = format!("fa:test:shared:{}:", uuid::Uuid::now_v7().simple());
+    let options = || limited(Backend::Postgres, "4,4/60").with("REDIS_KEY_PREFIX", prefix.clone());
+    let a = TestApp::spawn_with(options()).await.unwrap();
+    let b = TestApp::spawn_with(options()).await.unwrap();
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(read(app, None).await.status(), StatusCode::OK);
+    }
+    assert_eq!(read(&a, None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(read(&b, None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
+    assert!(!keys.is_empty(), "the shared state lives under the configured prefix");
+    let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_requests_succeed_and_the_local_limiter_limits() {
+    let options = Options { redis_unreachable: true, ..limited(Backend::Sqlite, "3,3/60") };
+    let app = TestApp::spawn_with(options).await.unwrap();
+    assert_class_limit(&app).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"freeagentics_rate_limited_total{class="reads",backend="local"}"#), "{metrics}");
+    assert!(metrics.contains("freeagentics_rate_limit_fallback_active 1"));
+    // sign-up and sign-in (denylist, throttle) keep working without Redis
+    let session = app.register("offline").await;
+    assert_eq!(app.get_as("/api/v1/auth/me", &session.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let untrusted = TestApp::spawn_with(limited(Backend::Sqlite, "2,2/60")).await.unwrap();
+    assert_eq!(read(&untrusted, Some("198.51.100.1")).await.status(), StatusCode::OK);
+    assert_eq!(read(&untrusted, Some("198.51.100.2")).await.status(), StatusCode::OK);
+    assert_eq!(
+        read(&untrusted, Some("198.51.100.3")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a spoofed header must not buy a new budget"
+    );
+
+    let behind_proxy =
+        TestApp::spawn_with(limited(Backend::Sqlite, "2,2/60").with("TRUSTED_PROXIES", "127.0.0.1/32, ::1"))
+            .await
+            .unwrap();
+    for _ in 0..2 {
+        assert_eq!(read(&behind_proxy, Some("6.6.6.6, 198.51.100.1")).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        read(&behind_proxy, Some("198.51.100.1")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right-most hop is the client"
+    );
+    assert_eq!(
+        read(&behind_proxy, Some("198.51.100.2")).await.status(),
+        StatusCode::OK,
+        "another client, another budget"
+    );
+}
+
+async fn login_throttling(backend: Backend) {
+    let options = Options::new(backend)
+        .with("TRUSTED_PROXIES", "127.0.0.1/32")
+        .with("LOGIN_THROTTLE_ACCOUNT_IP_FAILURES", "3")
+        .with("LOGIN_THROTTLE_WINDOW_SECONDS", "6");
+    let Some(app) = TestApp::spawn_with(options).await else { return };
+    app.register("target").await;
+    let attempt = |ip: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"username_or_email": "target", "password": password}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("203.0.113.66", "guess guess guess").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    // blocked, even with the right password, for a bounded time
+    let blocked = attempt("203.0.113.66", PASSWORD).await.unwrap();
+    let retry_after: u64 = blocked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=6).contains(&retry_after), "{retry_after}");
+    problem(blocked, StatusCode::TOO_MANY_REQUESTS).await;
+    // the real user, elsewhere, is not locked out by the attacker
+    assert_eq!(attempt("198.51.100.20", PASSWORD).await.unwrap().status(), StatusCode::OK);
+    // and after the window the blocked address may try again
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    assert_eq!(attempt("203.0.113.66", PASSWORD).await.unwrap().status(), StatusCode::OK);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("freeagentics_logins_total{outcome=\"throttled\"}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttling_blocks_brute_force_but_not_the_owner_sqlite() {
+    login_throttling(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttling_blocks_brute_force_but_not_the_owner_redis() {
+    login_throttling(Backend::Postgres).await;
+}
