@@ -14,6 +14,7 @@ mod postgres;
 mod queries;
 mod rows;
 mod sqlite;
+mod timing;
 mod traits;
 
 pub use connect::{PostgresOptions, SqliteOptions, connect_postgres, connect_sqlite};

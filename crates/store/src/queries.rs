@@ -18,6 +18,7 @@ macro_rules! impl_store_traits {
             impl UserStore for $store {
                 #[tracing::instrument(skip_all, err(level = "debug"))]
                 async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("create_user");
                     let now = OffsetDateTime::now_utc();
                     sqlx::query_as::<_, UserRow>(sql::INSERT_USER)
                         .bind(new_id())
@@ -34,6 +35,7 @@ macro_rules! impl_store_traits {
 
                 #[tracing::instrument(skip_all, err(level = "debug"))]
                 async fn user_by_id(&self, id: Uuid) -> Result<User, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("user_by_id");
                     sqlx::query_as::<_, UserRow>(sql::USER_BY_ID)
                         .bind(id)
                         .fetch_one(self.reader())
@@ -44,6 +46,7 @@ macro_rules! impl_store_traits {
 
                 #[tracing::instrument(skip_all, err(level = "debug"))]
                 async fn user_by_login(&self, username_or_email: &str) -> Result<User, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("user_by_login");
                     sqlx::query_as::<_, UserRow>(sql::USER_BY_LOGIN)
                         .bind(username_or_email.trim())
                         .fetch_one(self.reader())
@@ -54,6 +57,7 @@ macro_rules! impl_store_traits {
 
                 #[tracing::instrument(skip_all, err(level = "debug"))]
                 async fn list_users(&self, query: &UserQuery) -> Result<Page<User>, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("list_users");
                     let rows = sqlx::query_as::<_, UserRow>(sql::LIST_USERS)
                         .bind(query.role.map(|r| r.as_str()))
                         .bind(query.is_active)
@@ -72,6 +76,7 @@ macro_rules! impl_store_traits {
                     expected_version: Option<i64>,
                     change: UserChange,
                 ) -> Result<User, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("update_user");
                     let updated = sqlx::query_as::<_, UserRow>(sql::UPDATE_USER)
                         .bind(id)
                         .bind(change.role.map(|r| r.as_str()))
@@ -94,6 +99,7 @@ macro_rules! impl_store_traits {
                 }
 
                 async fn count_admins(&self) -> Result<i64, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("count_admins");
                     sqlx::query_scalar::<_, i64>(sql::COUNT_ADMINS).fetch_one(self.reader()).await.map_err(Self::error)
                 }
             }
@@ -101,6 +107,7 @@ macro_rules! impl_store_traits {
             #[async_trait]
             impl TokenStore for $store {
                 async fn insert_refresh_token(&self, new: NewRefreshToken) -> Result<RefreshToken, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("insert_refresh_token");
                     sqlx::query_as::<_, RefreshTokenRow>(sql::INSERT_REFRESH_TOKEN)
                         .bind(new_id())
                         .bind(new.user_id)
@@ -115,6 +122,7 @@ macro_rules! impl_store_traits {
                 }
 
                 async fn refresh_token_by_hash(&self, token_hash: &str) -> Result<RefreshToken, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("refresh_token_by_hash");
                     // The writer: a rotation that just committed must be visible to the next lookup.
                     sqlx::query_as::<_, RefreshTokenRow>(sql::REFRESH_TOKEN_BY_HASH)
                         .bind(token_hash)
@@ -125,6 +133,7 @@ macro_rules! impl_store_traits {
                 }
 
                 async fn mark_rotated(&self, id: Uuid, at: OffsetDateTime) -> Result<bool, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("mark_rotated");
                     let done = sqlx::query(sql::MARK_ROTATED)
                         .bind(id)
                         .bind(at)
@@ -135,6 +144,7 @@ macro_rules! impl_store_traits {
                 }
 
                 async fn revoke_family(&self, family_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("revoke_family");
                     sqlx::query(sql::REVOKE_FAMILY)
                         .bind(family_id)
                         .bind(at)
@@ -145,6 +155,7 @@ macro_rules! impl_store_traits {
                 }
 
                 async fn revoke_user_tokens(&self, user_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("revoke_user_tokens");
                     sqlx::query(sql::REVOKE_USER_TOKENS)
                         .bind(user_id)
                         .bind(at)
@@ -155,6 +166,7 @@ macro_rules! impl_store_traits {
                 }
 
                 async fn delete_expired_refresh_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("delete_expired_refresh_tokens");
                     sqlx::query(sql::DELETE_EXPIRED_REFRESH_TOKENS)
                         .bind(before)
                         .execute(self.writer())
@@ -167,6 +179,7 @@ macro_rules! impl_store_traits {
             #[async_trait]
             impl AuditStore for $store {
                 async fn insert_audit_event(&self, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("insert_audit_event");
                     sqlx::query_as::<_, AuditRow>(sql::INSERT_AUDIT_EVENT)
                         .bind(new_id())
                         .bind(&event.kind)
@@ -188,6 +201,7 @@ macro_rules! impl_store_traits {
                     limit: u32,
                     after: Option<Cursor>,
                 ) -> Result<Page<AuditEvent>, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("list_audit_events");
                     let rows = sqlx::query_as::<_, AuditRow>(sql::LIST_AUDIT_EVENTS)
                         .bind(kind)
                         .bind(user_id)

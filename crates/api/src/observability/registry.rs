@@ -96,6 +96,14 @@ pub fn register_baseline(version: &str, git_sha: &str) {
     for outcome in ["success", "reuse_detected", "invalid"] {
         counter!("freeagentics_token_refreshes_total", "outcome" => outcome).absolute(0);
     }
+    for cache in ["agent", "coalition"] {
+        for outcome in ["hit", "miss", "error"] {
+            counter!("freeagentics_cache_requests_total", "cache" => cache, "outcome" => outcome).absolute(0);
+        }
+    }
+    for topic_kind in ["agent", "coalition", "system"] {
+        counter!("freeagentics_events_published_total", "topic_kind" => topic_kind).absolute(0);
+    }
     for strategy in FORMATION_STRATEGIES {
         for outcome in FORMATION_OUTCOMES {
             counter!("freeagentics_coalition_formations_total", "strategy" => strategy, "outcome" => outcome)

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Load benchmarks of the service against a bare axum handler, in the same run with the same load
+# settings. Prints a Markdown table for docs/PERFORMANCE.md.
+#
+#   benches/load.sh [--duration 15s] [--connections 32] [--threads 2]
+#
+# Needs wrk (Debian package `wrk`) and curl. Builds release binaries, runs everything on loopback
+# with the embedded profile, rate limiting off (we measure the stack, not the limiter's 429s), and
+# stops what it started. Measures:
+#   1. GET /health through the full middleware stack vs. the bare axum handler (req/s, p50, p99)
+#   2. RSS idle and under load
+#   3. the cost of an authenticated GET /api/v1/auth/me (JWT check + denylist + user load)
+#   4. login p99 with 50 concurrent logins vs. one login alone, and GET /health p99 meanwhile
+set -euo pipefail
+
+DURATION=15s
+CONNECTIONS=32
+THREADS=2
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 1; }
+cd "$(dirname "$0")/.."
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+cargo build --release --quiet --bin freeagentics --example bare-health
+SERVICE_BIN="$TARGET_DIR/release/freeagentics"
+BARE_BIN="$TARGET_DIR/release/examples/bare-health"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SERVICE=127.0.0.1:18000
+BARE=127.0.0.1:18001
+
+env -i PATH="$PATH" BIND_ADDR=$SERVICE SQLITE_PATH="$WORK/bench.db" DATA_DIR="$WORK" \
+  RATE_LIMIT_ENABLED=false LOG_LEVEL=warn "$SERVICE_BIN" serve >"$WORK/service.log" 2>&1 &
+SERVICE_PID=$!; PIDS+=("$SERVICE_PID")
+BIND_ADDR=$BARE "$BARE_BIN" >"$WORK/bare.log" 2>&1 &
+BARE_PID=$!; PIDS+=("$BARE_PID")
+
+wait_up() { for _ in $(seq 1 100); do curl -sf "http://$1/health" >/dev/null && return 0; sleep 0.1; done; echo "$1 did not start" >&2; exit 1; }
+wait_up $SERVICE
+wait_up $BARE
+sleep 1
+
+rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# wrk --latency output → "req/s p50 p99"
+summarise() {
+  awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +50%/ {p50=$2}
+    /^ +99%/ {p99=$2}
+    /Non-2xx/ {errors=$NF}
+    END {printf "%s %s %s %s\n", rps, p50, p99, (errors == "" ? 0 : errors)}'
+}
+
+run_wrk() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | summarise; }
+
+IDLE_SERVICE=$(rss_mib $SERVICE_PID)
+IDLE_BARE=$(rss_mib $BARE_PID)
+
+read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR < <(run_wrk "http://$BARE/health")
+read -r SVC_RPS SVC_P50 SVC_P99 SVC_ERR < <(run_wrk "http://$SERVICE/health")
+LOAD_SERVICE=$(rss_mib $SERVICE_PID)
+
+# an account and a token for the authenticated runs
+curl -sf -X POST "http://$SERVICE/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"username":"bench","email":"bench@example.com","password":"a sturdy passphrase"}' >"$WORK/register.json"
+TOKEN=$(sed -E 's/.*"access_token":"([^"]+)".*/\1/' "$WORK/register.json")
+read -r ME_RPS ME_P50 ME_P99 ME_ERR < <(run_wrk -H "Authorization: Bearer $TOKEN" "http://$SERVICE/api/v1/auth/me")
+
+cat >"$WORK/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"username_or_email":"bench","password":"a sturdy passphrase"}'
+LUA
+read -r SOLO_RPS SOLO_P50 SOLO_P99 SOLO_ERR < <(wrk -t1 -c1 -d"$DURATION" --latency -s "$WORK/login.lua" "http://$SERVICE/api/v1/auth/login" | summarise)
+# 50 concurrent logins, and /health probed at the same time with a light load
+wrk -t2 -c50 -d"$DURATION" --latency -s "$WORK/login.lua" "http://$SERVICE/api/v1/auth/login" >"$WORK/logins.txt" &
+LOGINS=$!
+sleep 1
+read -r HL_RPS HL_P50 HL_P99 HL_ERR < <(wrk -t1 -c4 -d"$DURATION" --latency "http://$SERVICE/health" | summarise)
+wait $LOGINS
+read -r CONC_RPS CONC_P50 CONC_P99 CONC_ERR < <(summarise <"$WORK/logins.txt")
+PEAK_SERVICE=$(rss_mib $SERVICE_PID)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f %%", 100 * a / b}'; }
+
+cat <<MD
+Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency on loopback.
+
+| run | requests/s | p50 | p99 | non-2xx |
+|---|---|---|---|---|
+| bare axum \`GET /health\` | $BARE_RPS | $BARE_P50 | $BARE_P99 | $BARE_ERR |
+| service \`GET /health\` (full stack) | $SVC_RPS | $SVC_P50 | $SVC_P99 | $SVC_ERR |
+| service \`GET /api/v1/auth/me\` (JWT + denylist + user) | $ME_RPS | $ME_P50 | $ME_P99 | $ME_ERR |
+| login, 1 client | $SOLO_RPS | $SOLO_P50 | $SOLO_P99 | $SOLO_ERR |
+| login, 50 concurrent clients | $CONC_RPS | $CONC_P50 | $CONC_P99 | $CONC_ERR |
+| \`GET /health\` during the 50 logins (4 connections) | $HL_RPS | $HL_P50 | $HL_P99 | $HL_ERR |
+
+- full stack vs bare handler throughput: $(ratio "$SVC_RPS" "$BARE_RPS")
+- \`/auth/me\` vs \`/health\` throughput: $(ratio "$ME_RPS" "$SVC_RPS")
+- RSS: service idle $IDLE_SERVICE MiB, after the /health run $LOAD_SERVICE MiB, after the login runs $PEAK_SERVICE MiB; bare handler idle $IDLE_BARE MiB
+MD
