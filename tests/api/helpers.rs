@@ -398,3 +398,54 @@ macro_rules! both_backends {
         )*
     };
 }
+
+/// The real `freeagentics` binary as a child process on a free port (embedded profile, its own
+/// data directory), ready to serve; for signal and process-output tests.
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub dir: PathBuf,
+}
+
+impl Process {
+    pub async fn spawn(env: &[(&str, String)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("fa-process-{}", Uuid::now_v7().simple()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_freeagentics"));
+        command
+            .env_clear()
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("SQLITE_PATH", dir.join("db.sqlite"))
+            .env("DATA_DIR", &dir)
+            .env("LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = Client::new();
+        assert!(
+            eventually(|| async { client.get(format!("{base}/health")).send().await.is_ok() }).await,
+            "the binary starts"
+        );
+        Process { child, base, dir }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap()
+    }
+
+    pub fn sigterm(&self) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

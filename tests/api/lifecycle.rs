@@ -1,6 +1,6 @@
 //! Maintenance mode and graceful shutdown.
 use crate::both_backends;
-use crate::helpers::{Backend, Options, TestApp, eventually, problem};
+use crate::helpers::{Backend, Options, Process, TestApp, eventually, problem};
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 
@@ -48,29 +48,11 @@ async fn draining_turns_readiness_503_while_still_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_an_in_flight_request_and_exits_zero() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let dir = std::env::temp_dir().join(format!("fa-sigterm-{}", uuid::Uuid::now_v7().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_freeagentics"))
-        .env_clear()
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("SQLITE_PATH", dir.join("db.sqlite"))
-        .env("DATA_DIR", &dir)
-        .env("SHUTDOWN_DRAIN_SECONDS", "0.5")
-        .env("SHUTDOWN_TIMEOUT_SECONDS", "10")
-        .env("LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut process =
+        Process::spawn(&[("SHUTDOWN_DRAIN_SECONDS", "0.5".to_owned()), ("SHUTDOWN_TIMEOUT_SECONDS", "10".to_owned())])
+            .await;
+    let port = process.port();
     let client = reqwest::Client::new();
-    assert!(
-        eventually(|| async {
-            client.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success())
-        })
-        .await
-    );
 
     let body = serde_json::json!({"username": "late", "email": "late@example.com", "password": "a sturdy passphrase"})
         .to_string();
@@ -83,22 +65,20 @@ async fn sigterm_drains_an_in_flight_request_and_exits_zero() {
     socket.write_all(request.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // let the server start on the request
 
-    let pid = child.id().unwrap().to_string();
     let started = Instant::now();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    process.sigterm();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(child.try_wait().unwrap().is_none(), "still running while a request is in flight");
+    assert!(process.child.try_wait().unwrap().is_none(), "still running while a request is in flight");
     socket.write_all(tail.as_bytes()).await.unwrap();
     let mut response = String::new();
     socket.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 201"), "the in-flight request completed: {response}");
 
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(10), process.child.wait())
         .await
         .expect("exits within the grace period")
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
     assert!(started.elapsed() >= Duration::from_millis(500), "served through the drain period");
-    assert!(client.get(format!("{base}/health")).send().await.is_err(), "nothing listens after exit");
-    let _ = std::fs::remove_dir_all(dir);
+    assert!(client.get(format!("{}/health", process.base)).send().await.is_err(), "nothing listens after exit");
 }

@@ -1,6 +1,6 @@
 //! Logs and traces of the real binary: JSON log lines per request without secrets, and OTLP/HTTP
 //! trace export that continues the caller's W3C `traceparent`.
-use crate::helpers::eventually;
+use crate::helpers::Process;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -48,24 +48,13 @@ async fn fake_collector() -> (u16, tokio::sync::mpsc::UnboundedReceiver<(String,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_and_otlp_traces_continue_the_callers_trace() {
     let (collector, mut exports) = fake_collector().await;
-    let dir = std::env::temp_dir().join(format!("fa-telemetry-{}", uuid::Uuid::now_v7().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_freeagentics"))
-        .env_clear()
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("SQLITE_PATH", dir.join("db.sqlite"))
-        .env("DATA_DIR", &dir)
-        .env("SHUTDOWN_DRAIN_SECONDS", "0")
-        .env("LOG_FORMAT", "json")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{collector}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut process = Process::spawn(&[
+        ("SHUTDOWN_DRAIN_SECONDS", "0".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{collector}")),
+    ])
+    .await;
+    let base = process.base.clone();
     let client = reqwest::Client::new();
-    assert!(eventually(|| async { client.get(format!("{base}/health")).send().await.is_ok() }).await);
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = client
@@ -78,12 +67,16 @@ async fn json_logs_and_otlp_traces_continue_the_callers_trace() {
         .unwrap();
     assert!(response.status().is_success());
 
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output()).await.unwrap().unwrap();
-    assert!(output.status.success());
+    let mut stdout = process.child.stdout.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut logs = String::new();
+        stdout.read_to_string(&mut logs).await.map(|_| logs)
+    });
+    process.sigterm();
+    let status = tokio::time::timeout(Duration::from_secs(15), process.child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
 
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = reader.await.unwrap().unwrap();
     let lines: Vec<serde_json::Value> =
         logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}"))).collect();
     let request = lines
@@ -107,7 +100,6 @@ async fn json_logs_and_otlp_traces_continue_the_callers_trace() {
         received.iter().any(|(_, body)| contains(body, &hex(trace_id))),
         "the exported span continues the caller's trace"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn hex(s: &str) -> Vec<u8> {

@@ -85,6 +85,15 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every rule a new account must meet, all reported at once (registration, admin creation, CLI).
+pub fn validate_new_account(username: &str, email: &str, password: &str) -> crate::ValidationErrors {
+    let mut errors = crate::ValidationErrors::new();
+    errors.check("username", validate_username(username));
+    errors.check("email", validate_email(email));
+    errors.check("password", validate_password(password));
+    errors
+}
+
 /// The stores keep one canonical form so uniqueness and login lookups agree.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -1,7 +1,7 @@
 //! The first administrator: `freeagentics users create-admin`, or `ADMIN_*` at first start.
 use freeagentics_api::auth::PasswordHasher;
 use freeagentics_core::Role;
-use freeagentics_core::account::{validate_email, validate_password, validate_username};
+use freeagentics_core::account::validate_new_account;
 use freeagentics_store::{NewUser, Store, StoreError};
 
 /// Creates an admin account after validating every field like registration does.
@@ -11,14 +11,11 @@ pub async fn create_admin(
     email: &str,
     password: String,
 ) -> anyhow::Result<uuid::Uuid> {
-    let problems: Vec<String> = [
-        validate_username(username).err().map(|m| format!("username {m}")),
-        validate_email(email).err().map(|m| format!("email {m}")),
-        validate_password(&password).err().map(|m| format!("password {m}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let problems: Vec<String> = validate_new_account(username, email, &password)
+        .into_vec()
+        .into_iter()
+        .map(|e| format!("{} {}", e.field, e.message))
+        .collect();
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
     let password_hash = PasswordHasher::new(1).hash(password).await.map_err(anyhow::Error::msg)?;
     let new = NewUser { username: username.to_owned(), email: email.to_owned(), password_hash, role: Role::Admin };

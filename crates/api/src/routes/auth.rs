@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use freeagentics_core::account::{validate_email, validate_password, validate_username};
+use freeagentics_core::account::{validate_new_account, validate_password};
 use freeagentics_core::{User, ValidationErrors};
 use freeagentics_store::{NewUser, StoreError, UserChange};
 use serde::{Deserialize, Serialize};
@@ -27,11 +27,7 @@ pub struct RegisterRequest {
 
 impl Validate for RegisterRequest {
     fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        errors.check("username", validate_username(&self.username));
-        errors.check("email", validate_email(&self.email));
-        errors.check("password", validate_password(&self.password));
-        errors.into_result()
+        validate_new_account(&self.username, &self.email, &self.password).into_result()
     }
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use freeagentics_core::account::{validate_email, validate_password, validate_username};
+use freeagentics_core::account::validate_new_account;
 use freeagentics_core::{Role, User, ValidationErrors};
 use freeagentics_store::{NewUser, UserChange, UserQuery};
 use serde::{Deserialize, Serialize};
@@ -59,11 +59,7 @@ pub struct CreateUserRequest {
 
 impl Validate for CreateUserRequest {
     fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        errors.check("username", validate_username(&self.username));
-        errors.check("email", validate_email(&self.email));
-        errors.check("password", validate_password(&self.password));
-        errors.into_result()
+        validate_new_account(&self.username, &self.email, &self.password).into_result()
     }
 }
 
