@@ -56,5 +56,5 @@ for case in "${cases[@]}"; do
   fi
 done
 
-echo "alertmanager routes: ${passed} passed, ${failed} failed"
+echo "alertmanager-routes: ${passed} passed, ${failed} failed"
 [[ $failed -eq 0 ]]

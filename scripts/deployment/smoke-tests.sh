@@ -1,0 +1,1 @@
+../../deploy/scripts/smoke-tests.sh

@@ -1,0 +1,1 @@
+../../deploy/scripts/zero-downtime-deploy.sh
