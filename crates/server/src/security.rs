@@ -15,6 +15,8 @@ use std::time::Duration;
 /// Signing keys from configuration; outside production, without `JWT_SECRET`, a secret generated
 /// once and kept in `DATA_DIR/jwt-secret` (so tokens survive restarts of a developer's server).
 pub fn jwt_keys(config: &Config) -> anyhow::Result<JwtKeys> {
+    // one crypto backend, chosen explicitly (feature unification could otherwise make it ambiguous)
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let keys = if config.jwt_algorithm == "EdDSA" {
         let private = config.jwt_private_key.as_ref().context("JWT_PRIVATE_KEY is required for EdDSA")?;
         let public = config.jwt_public_key.as_ref().context("JWT_PUBLIC_KEY is required for EdDSA")?;

@@ -168,6 +168,24 @@ mod tests {
         assert!(other.verify(&token).is_none(), "wrong key");
     }
 
+    /// A throwaway key pair made for this test (`openssl genpkey -algorithm ed25519`).
+    const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJVmmcSeNUuBb89E4t8dSFroP1+wSh4gziGWMLZGCKKR\n-----END PRIVATE KEY-----\n";
+    const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA+Fd09jKbrxKFmNDyS3/ngdRC5WZD4xSwjpswwNjesKY=\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn eddsa_round_trip_and_no_algorithm_confusion() {
+        let keys = JwtKeys::ed25519("ed", ED_PRIVATE.as_bytes(), ED_PUBLIC.as_bytes()).unwrap();
+        let (token, claims) = keys.issue(Uuid::now_v7(), "researcher", Duration::from_secs(60)).unwrap();
+        assert_eq!(keys.verify(&token), Some(claims));
+        assert!(jsonwebtoken::decode_header(&token).unwrap().alg == Algorithm::EdDSA);
+        // an HS256 token whose "secret" is the public key must not pass an EdDSA verifier
+        let forged = JwtKeys::hs256("ed", ED_PUBLIC.as_bytes()).unwrap();
+        let (hs_token, _) = forged.issue(Uuid::now_v7(), "admin", Duration::from_secs(60)).unwrap();
+        assert!(keys.verify(&hs_token).is_none());
+        // and an EdDSA token is refused by an HS256 verifier
+        assert!(JwtKeys::hs256("ed", SECRET).unwrap().verify(&token).is_none());
+    }
+
     #[test]
     fn weak_secrets_are_refused() {
         assert!(matches!(JwtKeys::hs256("k", b"short"), Err(KeyError::WeakSecret)));
