@@ -56,8 +56,17 @@ fn every_documented_route_is_in_the_matrix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn role_route_matrix_matches_the_policy_table() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn role_route_matrix_matches_the_policy_table_sqlite() {
+    role_route_matrix(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_route_matrix_matches_the_policy_table_postgres() {
+    role_route_matrix(Backend::Postgres).await;
+}
+
+async fn role_route_matrix(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
     let target = app.register("target").await;
     for (role, permissions) in ROLES {
         let session = app.user_with_role(&format!("as-{role}"), role).await;
@@ -67,7 +76,8 @@ async fn role_route_matrix_matches_the_policy_table() {
             let Some(Some(permission)) = rule else { continue };
             let url = app.url(&path.replace("{id}", &target.id));
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            // an empty JSON object: enough to get past authorization, never enough to change anything
+            // an empty JSON object gets past authorization; only the admin's DELETE changes
+            // anything (it deactivates `target`, which no later request depends on)
             let response = app
                 .client
                 .request(method.clone(), url)
@@ -78,10 +88,10 @@ async fn role_route_matrix_matches_the_policy_table() {
                 .unwrap();
             let allowed = permissions.contains(permission);
             if allowed {
+                let status = response.status();
                 assert!(
-                    response.status() != StatusCode::FORBIDDEN && response.status() != StatusCode::UNAUTHORIZED,
-                    "{role} {method} {path}: {}",
-                    response.status()
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED && !status.is_server_error(),
+                    "{role} {method} {path}: {status}"
                 );
             } else {
                 assert_eq!(response.status(), StatusCode::FORBIDDEN, "{role} {method} {path}");

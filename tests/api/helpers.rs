@@ -449,3 +449,8 @@ impl Drop for Process {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The value of one exact series (`name{labels}` as rendered) in a Prometheus exposition.
+pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}

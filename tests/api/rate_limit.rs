@@ -1,5 +1,5 @@
 //! Rate limits and login throttling.
-use crate::helpers::{Backend, Options, PASSWORD, TestApp, problem, redis_url, services_available};
+use crate::helpers::{Backend, Options, PASSWORD, TestApp, metric_value, problem, redis_url, services_available};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -142,7 +142,54 @@ async fn login_throttling(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
     assert_eq!(attempt("203.0.113.66", PASSWORD).await.unwrap().status(), StatusCode::OK);
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("freeagentics_logins_total{outcome=\"throttled\"}"));
+    let throttled = metric_value(&metrics, r#"freeagentics_logins_total{outcome="throttled"}"#);
+    assert!(throttled.is_some_and(|v| v >= 1.0), "throttled logins counted: {throttled:?}");
+}
+
+/// Ten wrong guesses at once: every one is charged before its password is checked, so no more
+/// than the budget are ever checked.
+async fn concurrent_guesses(backend: Backend) {
+    let options = Options::new(backend).with("LOGIN_THROTTLE_ACCOUNT_IP_FAILURES", "3");
+    let Some(app) = TestApp::spawn_with(options).await else { return };
+    app.register("target").await;
+    let guesses = (0..10).map(|i| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"username_or_email": "target", "password": format!("guess number {i}")}))
+            .send()
+    });
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(guesses).await.into_iter().map(|r| r.unwrap().status()).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked, 3, "{statuses:?}");
+    assert_eq!(refused, 7, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_cannot_exceed_the_budget_sqlite() {
+    concurrent_guesses(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_cannot_exceed_the_budget_redis() {
+    concurrent_guesses(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_forwarded_for_lines_are_one_list() {
+    let app =
+        TestApp::spawn_with(limited(Backend::Sqlite, "1,1/60").with("TRUSTED_PROXIES", "127.0.0.1/32")).await.unwrap();
+    let spoof = |fake: &'static str| {
+        app.client
+            .get(app.url("/api/v1/openapi.json"))
+            .header("x-forwarded-for", fake)
+            .header("x-forwarded-for", "198.51.100.50")
+            .send()
+    };
+    // the client's own line changes each time; the proxy's line (the last) names the client
+    assert_eq!(spoof("1.1.1.1").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(spoof("2.2.2.2").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -216,9 +216,11 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "database unavailable");
-                metrics::counter!("freeagentics_db_pool_acquire_timeouts_total")
-                    .increment(u64::from(cause.contains("pool timed out")));
                 ApiError::unavailable("the database is temporarily unavailable; retry later")
+            }
+            StoreError::PoolExhausted => {
+                metrics::counter!("freeagentics_db_pool_acquire_timeouts_total").increment(1);
+                ApiError::unavailable("the database is busy or unreachable; retry later")
             }
             StoreError::Other(cause) => ApiError::Internal(cause),
         }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: Uuid,
     pub username: String,
@@ -21,6 +21,18 @@ pub struct User {
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("is_active", &self.is_active)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 pub const USERNAME_MIN: usize = 3;

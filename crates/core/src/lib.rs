@@ -6,9 +6,11 @@ pub mod account;
 pub mod id;
 pub mod net;
 pub mod role;
+pub mod sensitive;
 pub mod validation;
 
 pub use account::User;
 pub use id::new_id;
 pub use role::{Permission, Role};
+pub use sensitive::Sensitive;
 pub use validation::{FieldError, ValidationErrors};

@@ -81,6 +81,18 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[TrustedPr
     client
 }
 
+/// The key under which an address is rate limited and throttled. One IPv6 subscriber usually holds
+/// a whole /64, so IPv6 addresses are keyed by their /64 prefix; IPv4 by the address.
+pub fn limit_key(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +111,13 @@ mod tests {
         assert!(TrustedProxy::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
         assert!(TrustedProxy::parse("10.0.0.0/40").is_err());
         assert!(TrustedProxy::parse("nope").is_err());
+    }
+
+    #[test]
+    fn ipv6_is_limited_per_64() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), limit_key(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
+        assert_eq!(limit_key(ip("::ffff:10.0.0.1")), "10.0.0.1");
     }
 
     #[test]

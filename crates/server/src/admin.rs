@@ -4,20 +4,32 @@ use freeagentics_core::Role;
 use freeagentics_core::account::validate_new_account;
 use freeagentics_store::{NewUser, Store, StoreError};
 
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an account with this {0} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Creates an admin account after validating every field like registration does.
 pub async fn create_admin(
     store: &dyn Store,
     username: &str,
     email: &str,
     password: String,
-) -> anyhow::Result<uuid::Uuid> {
+) -> Result<uuid::Uuid, AdminError> {
     let problems: Vec<String> = validate_new_account(username, email, &password)
         .into_vec()
         .into_iter()
         .map(|e| format!("{} {}", e.field, e.message))
         .collect();
-    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
-    let password_hash = PasswordHasher::new(1).hash(password).await.map_err(anyhow::Error::msg)?;
+    if !problems.is_empty() {
+        return Err(AdminError::Invalid(problems.join("; ")));
+    }
+    let password_hash = PasswordHasher::new(1).hash(password).await.map_err(AdminError::Invalid)?;
     let new = NewUser { username: username.to_owned(), email: email.to_owned(), password_hash, role: Role::Admin };
     match store.create_user(new).await {
         Ok(user) => {
@@ -34,18 +46,49 @@ pub async fn create_admin(
             Ok(user.id)
         }
         Err(StoreError::Conflict { constraint }) => {
-            anyhow::bail!("an account with this {} already exists", constraint.rsplit('.').next().unwrap_or("name"))
+            Err(AdminError::Exists(constraint.rsplit('.').next().unwrap_or("name").to_owned()))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// At start-up: when `ADMIN_*` are set and no active admin exists yet, create one.
-pub async fn bootstrap(store: &dyn Store, username: &str, email: &str, password: String) -> anyhow::Result<()> {
-    if store.count_admins().await? > 0 {
-        return Ok(());
+/// At start-up: when `ADMIN_*` are set and no active admin exists yet, create one. Runs in the
+/// background and retries while the database is unreachable, so start-up never depends on it;
+/// several replicas racing to create the same admin is fine (the losers see it exists).
+pub async fn bootstrap(
+    store: std::sync::Arc<dyn Store>,
+    username: String,
+    email: String,
+    password: secrecy::SecretString,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    use secrecy::ExposeSecret as _;
+    loop {
+        let attempt = async {
+            if store.count_admins().await? > 0 {
+                return Ok(None);
+            }
+            create_admin(store.as_ref(), &username, &email, password.expose_secret().to_owned()).await.map(Some)
+        };
+        match attempt.await {
+            Ok(Some(id)) => {
+                tracing::info!(user_id = %id, username, "created the first admin from ADMIN_* settings");
+                return;
+            }
+            Ok(None) => return,
+            Err(AdminError::Exists(field)) => {
+                tracing::warn!(field, "ADMIN_* names an existing account; no admin was created");
+                return;
+            }
+            Err(AdminError::Invalid(problem)) => {
+                tracing::error!(problem, "ADMIN_* settings are invalid; no admin was created");
+                return;
+            }
+            Err(AdminError::Store(e)) => tracing::warn!(error = %e, "cannot create the admin yet; retrying"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
     }
-    let id = create_admin(store, username, email, password).await?;
-    tracing::info!(user_id = %id, username, "created the first admin from ADMIN_* settings");
-    Ok(())
 }

@@ -86,13 +86,6 @@ impl Application {
             )?),
             None => None,
         };
-        if let (Some(username), Some(email), Some(password)) =
-            (&config.admin_username, &config.admin_email, &config.admin_password)
-        {
-            crate::admin::bootstrap(store.as_ref(), username, email, password.expose_secret().to_owned())
-                .await
-                .context("creating the admin from ADMIN_* settings")?;
-        }
         let keys = Arc::new(crate::security::jwt_keys(config)?);
         let (limiter, denylist) = crate::security::shared(redis.as_ref());
         let metrics = registry::install();
@@ -135,6 +128,18 @@ impl Application {
             lifecycle.set_maintenance(freeagentics_api::middleware::maintenance::read_flag(&path).await);
             let interval = Duration::from_millis(config.maintenance_poll_ms);
             tasks.spawn(freeagentics_api::middleware::maintenance::watch(path, interval, lifecycle, cancel.clone()));
+        }
+        if let (Some(username), Some(email), Some(password)) =
+            (&config.admin_username, &config.admin_email, &config.admin_password)
+        {
+            let store = state.store.clone();
+            tasks.spawn(crate::admin::bootstrap(
+                store,
+                username.clone(),
+                email.clone(),
+                password.clone(),
+                cancel.clone(),
+            ));
         }
         tasks.spawn(metrics_upkeep(state.clone(), cancel.clone()));
         tasks.spawn(prune_refresh_tokens(state.clone(), cancel.clone()));

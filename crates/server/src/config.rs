@@ -2,7 +2,7 @@
 //! typed and validated once at start-up. Every problem is reported as one line naming the variable.
 //! Secrets are `SecretString`: `Debug` prints `[REDACTED]`, and nothing else ever prints them.
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use freeagentics_api::middleware::rate_limit::ClassLimit;
 use freeagentics_core::net::TrustedProxy;
 use secrecy::{ExposeSecret, SecretString};
@@ -181,18 +181,14 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let keys = Self::env_keys();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        Self::from_figment(figment.merge(Env::raw().only(&keys)))
+        let env = std::env::vars().filter(|(k, _)| keys.contains(&k.to_ascii_lowercase()));
+        Self::from_figment(merge_strings(figment, env))
     }
 
     /// Builds from explicit `(VARIABLE, value)` pairs on top of the defaults (tests, tools).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        for (key, value) in pairs {
-            let key = key.to_ascii_lowercase();
-            figment = figment.merge(Serialized::default(&key, parse_env_value(&value)));
-        }
-        Self::from_figment(figment)
+        let figment = Figment::from(Serialized::defaults(Config::default()));
+        Self::from_figment(merge_strings(figment, pairs.into_iter().map(|(k, v)| (k.to_owned(), v))))
     }
 
     fn env_keys() -> Vec<String> {
@@ -206,7 +202,7 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(|error| {
+        let config: Config = figment.extract_lossy().map_err(|error| {
             ConfigError(
                 error
                     .into_iter()
@@ -291,7 +287,7 @@ impl Config {
         check(&mut errors, self.database_pool_size >= 1, "DATABASE_POOL_SIZE: must be at least 1");
         check(
             &mut errors,
-            self.database_pool_size + self.database_max_overflow <= 1000,
+            u64::from(self.database_pool_size) + u64::from(self.database_max_overflow) <= 1000,
             "DATABASE_MAX_OVERFLOW: pool size plus overflow must be at most 1000",
         );
         check(
@@ -306,16 +302,20 @@ impl Config {
         );
         check(&mut errors, self.redis_pool_size >= 1, "REDIS_POOL_SIZE: must be at least 1");
         check(&mut errors, (10..=10_000).contains(&self.redis_timeout_ms), "REDIS_TIMEOUT_MS: must be 10 to 10000");
-        check(&mut errors, positive(self.shutdown_drain_seconds, true), "SHUTDOWN_DRAIN_SECONDS: must be a number ≥ 0");
         check(
             &mut errors,
-            positive(self.shutdown_timeout_seconds, false),
-            "SHUTDOWN_TIMEOUT_SECONDS: must be a number > 0",
+            in_range(self.shutdown_drain_seconds, 0.0, 300.0),
+            "SHUTDOWN_DRAIN_SECONDS: must be a number from 0 to 300",
         );
         check(
             &mut errors,
-            positive(self.request_timeout_seconds, false),
-            "REQUEST_TIMEOUT_SECONDS: must be a number > 0",
+            in_range(self.shutdown_timeout_seconds, 0.1, 600.0),
+            "SHUTDOWN_TIMEOUT_SECONDS: must be a number from 0.1 to 600",
+        );
+        check(
+            &mut errors,
+            in_range(self.request_timeout_seconds, 0.1, 600.0),
+            "REQUEST_TIMEOUT_SECONDS: must be a number from 0.1 to 600",
         );
         check(
             &mut errors,
@@ -343,6 +343,14 @@ impl Config {
                 &mut errors,
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
                 "DATABASE_URL: must start with postgres://, postgresql:// or sqlite:",
+            );
+        }
+        if let Database::Sqlite(path) = self.database() {
+            let path = path.to_string_lossy();
+            check(
+                &mut errors,
+                !path.contains(":memory:") && !path.contains('?') && !path.is_empty(),
+                "DATABASE_URL: sqlite needs a file path (no :memory:, no query options)",
             );
         }
         if let Some(url) = &self.redis_url {
@@ -485,18 +493,19 @@ fn check(errors: &mut Vec<String>, ok: bool, message: &str) {
     }
 }
 
-fn positive(value: f64, zero_ok: bool) -> bool {
-    value.is_finite() && (value > 0.0 || (zero_ok && value == 0.0))
+fn in_range(value: f64, low: f64, high: f64) -> bool {
+    value.is_finite() && (low..=high).contains(&value)
 }
 
 fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-/// Values given as strings (environment-style) keep figment's typing rules: numbers and booleans
-/// are parsed, everything else stays a string.
-fn parse_env_value(value: &str) -> figment::value::Value {
-    value.parse::<figment::value::Value>().unwrap_or_else(|_| figment::value::Value::from(value.to_owned()))
+/// Environment values are merged as the strings they are, and `extract_lossy` converts them where a
+/// field wants a number or a boolean. (figment's `Env` provider would instead guess types up front,
+/// so `JWT_KEY_ID=2` or an all-digit password would be refused by a string field.)
+fn merge_strings(figment: Figment, pairs: impl Iterator<Item = (String, String)>) -> Figment {
+    pairs.fold(figment, |figment, (key, value)| figment.merge(Serialized::default(&key.to_ascii_lowercase(), value)))
 }
 
 #[cfg(test)]
@@ -547,6 +556,21 @@ mod tests {
         .unwrap();
         assert_eq!(ok.bind_addr().to_string(), "0.0.0.0:8000");
         assert!(!ok.migrate_on_start());
+    }
+
+    #[test]
+    fn numeric_looking_strings_stay_strings() {
+        let config = Config::from_pairs([
+            ("JWT_KEY_ID", "2".to_owned()),
+            ("REDIS_KEY_PREFIX", "123".to_owned()),
+            ("DATABASE_POOL_SIZE", "7".to_owned()),
+            ("RATE_LIMIT_ENABLED", "false".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(config.jwt_key_id, "2");
+        assert_eq!(config.redis_key_prefix, "123");
+        assert_eq!(config.database_pool_size, 7);
+        assert!(!config.rate_limit_enabled);
     }
 
     #[test]

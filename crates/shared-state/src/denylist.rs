@@ -1,6 +1,7 @@
 //! Revoked access-token ids (logout, password change). Entries expire with the token they name, so
 //! the list never outgrows the tokens still alive.
 use crate::RedisPool;
+use crate::breaker::Breaker;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 #[async_trait]
 pub trait Denylist: Send + Sync + std::fmt::Debug {
-    async fn revoke(&self, jti: &str, ttl: Duration);
+    /// Returns `false` when the revocation could not be shared with the other replicas: callers
+    /// then fall back to ending the user's sessions through `tokens_valid_after`.
+    async fn revoke(&self, jti: &str, ttl: Duration) -> bool;
     async fn is_revoked(&self, jti: &str) -> bool;
 }
 
@@ -19,11 +22,12 @@ pub struct LocalDenylist {
 
 #[async_trait]
 impl Denylist for LocalDenylist {
-    async fn revoke(&self, jti: &str, ttl: Duration) {
+    async fn revoke(&self, jti: &str, ttl: Duration) -> bool {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.retain(|_, until| *until > now);
         entries.insert(jti.to_owned(), now + ttl);
+        true
     }
 
     async fn is_revoked(&self, jti: &str) -> bool {
@@ -39,11 +43,12 @@ impl Denylist for LocalDenylist {
 pub struct RedisDenylist {
     redis: RedisPool,
     local: LocalDenylist,
+    breaker: Breaker,
 }
 
 impl RedisDenylist {
     pub fn new(redis: RedisPool) -> Self {
-        Self { redis, local: LocalDenylist::default() }
+        Self { redis, local: LocalDenylist::default(), breaker: Breaker::new(Duration::from_secs(1)) }
     }
 
     fn key(&self, jti: &str) -> String {
@@ -53,13 +58,21 @@ impl RedisDenylist {
 
 #[async_trait]
 impl Denylist for RedisDenylist {
-    async fn revoke(&self, jti: &str, ttl: Duration) {
+    async fn revoke(&self, jti: &str, ttl: Duration) -> bool {
         self.local.revoke(jti, ttl).await;
         let seconds = ttl.as_secs().max(1);
         let cmd = deadpool_redis::redis::cmd("SET").arg(self.key(jti)).arg(1).arg("EX").arg(seconds).to_owned();
-        if let Err(e) = self.redis.query::<()>(&cmd).await {
-            metrics::counter!("freeagentics_redis_errors_total").increment(1);
-            tracing::warn!(error = %e, "could not record a revoked token in redis");
+        match self.redis.query::<()>(&cmd).await {
+            Ok(()) => {
+                self.breaker.record_success();
+                true
+            }
+            Err(e) => {
+                self.breaker.record_failure();
+                metrics::counter!("freeagentics_redis_errors_total").increment(1);
+                tracing::warn!(error = %e, "could not record a revoked token in redis");
+                false
+            }
         }
     }
 
@@ -67,9 +80,16 @@ impl Denylist for RedisDenylist {
         if self.local.is_revoked(jti).await {
             return true;
         }
+        if self.breaker.is_open() {
+            return false;
+        }
         match self.redis.query::<bool>(deadpool_redis::redis::cmd("EXISTS").arg(self.key(jti))).await {
-            Ok(revoked) => revoked,
+            Ok(revoked) => {
+                self.breaker.record_success();
+                revoked
+            }
             Err(e) => {
+                self.breaker.record_failure();
                 metrics::counter!("freeagentics_redis_errors_total").increment(1);
                 tracing::warn!(error = %e, "denylist lookup failed; relying on the local copy");
                 false

@@ -2,6 +2,7 @@
 //! traits with a Redis implementation (production) and an in-process one (embedded profile).
 #![forbid(unsafe_code)]
 
+mod breaker;
 mod denylist;
 mod rate_limit;
 mod redis_pool;

@@ -5,11 +5,16 @@
 //! every replica shares one limit and clock skew between pods cannot matter. When Redis fails, the
 //! fallback limiter answers from the in-process one within the same request.
 use crate::RedisPool;
+use crate::breaker::Breaker;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// How long the Redis limiter answers from the in-process one after a Redis failure before
+/// trying Redis again.
+const FALLBACK_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// `burst` requests at once, refilling at `burst` per `period`: "N per period" with N = burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,8 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     async fn peek(&self, key: &str, quota: Quota) -> (Decision, LimiterBackend);
     /// Forgets `key` (a successful login clears its failure budget).
     async fn reset(&self, key: &str);
+    /// Gives back one request of `quota` spent under `key`.
+    async fn refund(&self, key: &str, quota: Quota);
 }
 
 /// The GCRA step shared by both implementations; times are microseconds on one clock.
@@ -107,12 +114,14 @@ pub struct LocalRateLimiter {
     epoch: Instant,
     tats: Mutex<HashMap<String, u64>>,
     /// Keys whose TAT is in the past carry no information; prune when the map grows past this.
-    prune_at: usize,
+    prune_at: AtomicUsize,
 }
+
+const PRUNE_FLOOR: usize = 10_000;
 
 impl Default for LocalRateLimiter {
     fn default() -> Self {
-        Self { epoch: Instant::now(), tats: Mutex::new(HashMap::new()), prune_at: 100_000 }
+        Self { epoch: Instant::now(), tats: Mutex::new(HashMap::new()), prune_at: AtomicUsize::new(PRUNE_FLOOR) }
     }
 }
 
@@ -124,8 +133,11 @@ impl LocalRateLimiter {
     fn run(&self, key: &str, quota: Quota, consume: bool) -> Decision {
         let now = self.now();
         let mut tats = self.tats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tats.len() > self.prune_at {
+        if tats.len() > self.prune_at.load(Ordering::Relaxed) {
             tats.retain(|_, tat| *tat > now);
+            // keys still live after pruning stay; scan again only when the map doubles, so a
+            // large live set does not turn every call into a full scan
+            self.prune_at.store((tats.len() * 2).max(PRUNE_FLOOR), Ordering::Relaxed);
         }
         let tat = tats.get(key).copied().unwrap_or(now);
         let (decision, stored) = decide(tat, now, quota, consume);
@@ -148,6 +160,15 @@ impl RateLimiter for LocalRateLimiter {
 
     async fn reset(&self, key: &str) {
         self.tats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+
+    async fn refund(&self, key: &str, quota: Quota) {
+        let now = self.now();
+        let interval = quota.interval().as_micros() as u64;
+        let mut tats = self.tats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tat) = tats.get_mut(key) {
+            *tat = tat.saturating_sub(interval).max(now);
+        }
     }
 }
 
@@ -175,37 +196,89 @@ if interval > 0 then remaining = math.floor((capacity - used) / interval) end
 return {1, remaining, used, 0}
 ";
 
+/// KEYS[1] = key; ARGV[1] = interval µs. Moves the TAT back by one interval (not before now).
+const REFUND_SCRIPT: &str = r"
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local new_tat = tat - tonumber(ARGV[1])
+if new_tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+end
+return 1
+";
+
 /// Redis-backed limiter with the in-process one as fallback.
 #[derive(Debug)]
 pub struct RedisRateLimiter {
     redis: RedisPool,
-    script: deadpool_redis::redis::Script,
+    gcra: deadpool_redis::redis::Script,
+    refund: deadpool_redis::redis::Script,
     local: LocalRateLimiter,
+    breaker: Breaker,
     degraded: AtomicBool,
 }
 
 impl RedisRateLimiter {
     pub fn new(redis: RedisPool) -> Self {
         Self {
+            breaker: Breaker::new(FALLBACK_COOLDOWN),
             redis,
-            script: deadpool_redis::redis::Script::new(GCRA_SCRIPT),
+            gcra: deadpool_redis::redis::Script::new(GCRA_SCRIPT),
+            refund: deadpool_redis::redis::Script::new(REFUND_SCRIPT),
             local: LocalRateLimiter::default(),
             degraded: AtomicBool::new(false),
         }
     }
 
-    async fn run(&self, key: &str, quota: Quota, consume: bool) -> (Decision, LimiterBackend) {
-        let interval = quota.interval().as_micros() as u64;
-        let capacity = quota.capacity().as_micros() as u64;
+    fn key(&self, key: &str) -> String {
+        self.redis.key(&format!("rl:{key}"))
+    }
+
+    /// Runs a script under the pool timeout; `None` (and the breaker opened) on any failure.
+    async fn invoke<T: deadpool_redis::redis::FromRedisValue>(
+        &self,
+        script: &deadpool_redis::redis::Script,
+        key: &str,
+        args: &[u64],
+    ) -> Option<T> {
+        if self.breaker.is_open() {
+            return None;
+        }
+        let mut invocation = script.key(self.key(key));
+        for arg in args {
+            invocation.arg(*arg);
+        }
         let attempt = async {
             let mut conn = self.redis.connection().await?;
-            let mut invocation = self.script.key(self.redis.key(&format!("rl:{key}")));
-            invocation.arg(interval).arg(capacity).arg(if consume { "1" } else { "0" });
-            invocation.invoke_async::<(u8, u64, u64, u64)>(&mut conn).await.map_err(crate::redis_pool::classify)
+            invocation.invoke_async::<T>(&mut conn).await.map_err(crate::redis_pool::classify)
         };
         match tokio::time::timeout(self.redis.timeout(), attempt).await {
-            Ok(Ok((allowed, remaining, reset, retry))) => {
-                self.set_degraded(false);
+            Ok(Ok(value)) => {
+                self.breaker.record_success();
+                self.set_degraded(false, "");
+                Some(value)
+            }
+            failure => {
+                let reason = match failure {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                self.breaker.record_failure();
+                self.set_degraded(true, &reason);
+                metrics::counter!("freeagentics_redis_errors_total").increment(1);
+                None
+            }
+        }
+    }
+
+    async fn run(&self, key: &str, quota: Quota, consume: bool) -> (Decision, LimiterBackend) {
+        let args = [quota.interval().as_micros() as u64, quota.capacity().as_micros() as u64, u64::from(consume)];
+        match self.invoke::<(u8, u64, u64, u64)>(&self.gcra, key, &args).await {
+            Some((allowed, remaining, reset, retry)) => {
                 let decision = Decision {
                     allowed: allowed == 1,
                     limit: quota.burst,
@@ -215,25 +288,16 @@ impl RedisRateLimiter {
                 };
                 (decision, LimiterBackend::Redis)
             }
-            failure => {
-                let reason = match failure {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".to_owned(),
-                };
-                if !self.degraded.load(Ordering::Relaxed) {
-                    tracing::warn!(error = %reason, "redis rate limiter unavailable: using the in-process limiter");
-                }
-                self.set_degraded(true);
-                metrics::counter!("freeagentics_redis_errors_total").increment(1);
-                (self.local.run(key, quota, consume), LimiterBackend::Local)
-            }
+            None => (self.local.run(key, quota, consume), LimiterBackend::Local),
         }
     }
 
-    fn set_degraded(&self, degraded: bool) {
+    fn set_degraded(&self, degraded: bool, reason: &str) {
         if self.degraded.swap(degraded, Ordering::Relaxed) != degraded {
             metrics::gauge!("freeagentics_rate_limit_fallback_active").set(if degraded { 1.0 } else { 0.0 });
-            if !degraded {
+            if degraded {
+                tracing::warn!(error = %reason, "redis rate limiter unavailable: using the in-process limiter");
+            } else {
                 tracing::info!("redis rate limiter recovered");
             }
         }
@@ -251,9 +315,18 @@ impl RateLimiter for RedisRateLimiter {
     }
 
     async fn reset(&self, key: &str) {
-        let _ =
-            self.redis.query::<i64>(deadpool_redis::redis::cmd("DEL").arg(self.redis.key(&format!("rl:{key}")))).await;
         self.local.reset(key).await;
+        if !self.breaker.is_open() {
+            let del = deadpool_redis::redis::cmd("DEL").arg(self.key(key)).to_owned();
+            if self.redis.query::<i64>(&del).await.is_err() {
+                self.breaker.record_failure();
+            }
+        }
+    }
+
+    async fn refund(&self, key: &str, quota: Quota) {
+        self.local.refund(key, quota).await;
+        let _ = self.invoke::<i64>(&self.refund, key, &[quota.interval().as_micros() as u64]).await;
     }
 }
 

@@ -12,9 +12,12 @@ pub enum StoreError {
     /// The row changed since the caller read it (optimistic concurrency via `version`).
     #[error("version mismatch")]
     VersionMismatch,
-    /// The database cannot be reached or is saturated: the API answers 503, not 500.
+    /// The database cannot be reached: the API answers 503, not 500.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Every pooled connection stayed busy for the acquire timeout: overload, not an outage.
+    #[error("database pool exhausted")]
+    PoolExhausted,
     #[error("database error: {0}")]
     Other(String),
 }
@@ -35,7 +38,8 @@ impl StoreError {
         use sqlx::error::ErrorKind;
         match error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            sqlx::Error::PoolTimedOut => StoreError::PoolExhausted,
+            sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
                 StoreError::Unavailable(error.to_string())
             }
             sqlx::Error::Database(db) => {

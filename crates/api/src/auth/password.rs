@@ -45,9 +45,16 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        // the permit travels with the blocking work: if the request is cancelled, the hash still
+        // runs to completion and must keep counting against the limit until it does
+        let permit = self.permits.clone().acquire_owned().await.map_err(|e| e.to_string())?;
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(work)
+        })
+        .await
+        .map_err(|e| e.to_string())
     }
 }
 

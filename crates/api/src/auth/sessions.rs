@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     /// Opaque; send it to `/api/v1/auth/refresh` for a new pair. Single use.
@@ -23,6 +23,12 @@ pub struct TokenPair {
     /// Access-token lifetime in seconds.
     pub expires_in: u64,
     pub refresh_expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
 }
 
 fn digest(token: &str) -> String {
@@ -104,6 +110,13 @@ pub async fn refresh(state: &AppState, presented: &str, ip: Option<String>) -> R
         return Err(invalid());
     }
     let pair = issue_pair(state, &user, Some(token.family_id)).await?;
+    // A revocation (reuse elsewhere, password change, deactivation) may have committed between
+    // the rotation and the insert above, missing the new token: look again, and revoke it too.
+    if state.store.refresh_token_by_hash(&digest(presented)).await?.revoked_at.is_some() {
+        state.store.revoke_family(token.family_id, OffsetDateTime::now_utc()).await?;
+        count("invalid");
+        return Err(invalid());
+    }
     count("success");
     Ok((user, pair))
 }

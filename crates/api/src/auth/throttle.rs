@@ -33,6 +33,7 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     pub fn new(settings: &ThrottleSettings, login: &str, ip: IpAddr) -> Self {
         let account = login.trim().to_lowercase();
+        let ip = freeagentics_core::net::limit_key(ip);
         let quota = |n| Quota::per(n, settings.window);
         LoginThrottle {
             keys: [
@@ -43,26 +44,25 @@ impl LoginThrottle {
         }
     }
 
-    /// `Some(retry_after)` while any budget is exhausted.
-    pub async fn blocked(&self, state: &AppState) -> Option<Duration> {
-        let mut wait = None;
+    /// Spends one attempt from every budget *before* the password is checked, so concurrent
+    /// guesses are all counted. `Err(retry_after)` when a budget is exhausted: then no password
+    /// may be checked. Failures need nothing more — the attempt is already spent.
+    pub async fn attempt(&self, state: &AppState) -> Result<(), Duration> {
+        let mut wait: Option<Duration> = None;
         for (key, quota) in &self.keys {
-            let (decision, _) = state.limiter.peek(key, *quota).await;
+            let (decision, _) = state.limiter.hit(key, *quota).await;
             if !decision.allowed {
                 wait = Some(wait.unwrap_or(Duration::ZERO).max(decision.retry_after));
             }
         }
-        wait
+        wait.map_or(Ok(()), Err)
     }
 
-    pub async fn failed(&self, state: &AppState) {
-        for (key, quota) in &self.keys {
-            state.limiter.hit(key, *quota).await;
-        }
-    }
-
+    /// A correct password: the account's budgets start over and the address gets its attempt back
+    /// (a busy NAT of honest users must not exhaust its budget by signing in).
     pub async fn succeeded(&self, state: &AppState) {
         state.limiter.reset(&self.keys[0].0).await;
+        state.limiter.refund(&self.keys[1].0, self.keys[1].1).await;
         state.limiter.reset(&self.keys[2].0).await;
     }
 }

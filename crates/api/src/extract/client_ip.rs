@@ -15,8 +15,12 @@ impl ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| addr.ip());
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        ClientIp(client_ip(peer, forwarded, &state.config.trusted_proxies))
+        // the header may come as several lines (some proxies add one instead of appending): they
+        // are one list in order, and the right-most entries are the ones our proxies wrote
+        let lines: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let forwarded = (!lines.is_empty()).then(|| lines.join(","));
+        ClientIp(client_ip(peer, forwarded.as_deref(), &state.config.trusted_proxies))
     }
 }
 

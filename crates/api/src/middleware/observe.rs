@@ -33,31 +33,53 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
     let _ = span.set_parent(parent);
 
-    let in_flight = metrics::gauge!("http_requests_in_flight");
-    in_flight.increment(1.0);
-    let response = next.run(request).instrument(span.clone()).await;
-    in_flight.decrement(1.0);
-
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    let labels = [("method", method.to_owned()), ("route", route.clone()), ("status", status.to_string())];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-
-    span.record("http.response.status_code", status);
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(status, latency_ms, "request completed");
-        } else if route.starts_with("/health") || route == "/metrics" {
-            // probes and scrapes arrive every few seconds per replica: keep them out of info logs
-            tracing::debug!(status, latency_ms, "request completed");
-        } else {
-            tracing::info!(status, latency_ms, "request completed");
-        }
-    });
+    let mut guard = Completion { started, method, route, span: span.clone(), status: None };
+    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    let response = next.run(request).instrument(span).await;
+    guard.status = Some(response.status().as_u16());
     response
 }
+
+/// Measures and logs a request when it ends — including when the client goes away and the
+/// request future is dropped mid-flight (recorded as status 499, nginx's "client closed request"),
+/// so the in-flight gauge can never drift.
+struct Completion {
+    started: Instant,
+    method: &'static str,
+    route: String,
+    span: tracing::Span,
+    status: Option<u16>,
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+        let status = self.status.unwrap_or(CLIENT_CLOSED);
+        let elapsed = self.started.elapsed();
+        let labels =
+            [("method", self.method.to_owned()), ("route", self.route.clone()), ("status", status.to_string())];
+        metrics::counter!("http_requests_total", &labels).increment(1);
+        metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+        self.span.record("http.response.status_code", status);
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let quiet = self.route.starts_with("/health") || self.route == "/metrics";
+        self.span.in_scope(|| {
+            if self.status.is_none() {
+                tracing::info!(status, latency_ms, "request cancelled by the client");
+            } else if status >= 500 {
+                tracing::error!(status, latency_ms, "request completed");
+            } else if quiet {
+                // probes and scrapes arrive every few seconds per replica: keep them out of info logs
+                tracing::debug!(status, latency_ms, "request completed");
+            } else {
+                tracing::info!(status, latency_ms, "request completed");
+            }
+        });
+    }
+}
+
+/// Status recorded for requests whose client disconnected before the response.
+const CLIENT_CLOSED: u16 = 499;
 
 /// Methods outside the standard set share one label, bounding cardinality.
 fn method_label(method: &Method) -> &'static str {

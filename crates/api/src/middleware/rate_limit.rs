@@ -77,8 +77,9 @@ impl ClassLimit {
         let invalid = || format!("`{spec}` is not ANONYMOUS,AUTHENTICATED/SECONDS (e.g. 5,10/60)");
         let (counts, seconds) = spec.trim().split_once('/').ok_or_else(invalid)?;
         let (anonymous, authenticated) = counts.split_once(',').ok_or_else(invalid)?;
-        let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(invalid);
-        let seconds = seconds.trim().parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(invalid)?;
+        // bounded so the GCRA interval (period / count) stays at least a millisecond
+        let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(invalid);
+        let seconds = seconds.trim().parse::<u64>().ok().filter(|s| (1..=86_400).contains(s)).ok_or_else(invalid)?;
         Ok(ClassLimit::new(parse(anonymous)?, parse(authenticated)?, seconds))
     }
 }
@@ -134,14 +135,20 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let user = crate::auth::bearer_subject(&parts, &state);
     let (identity, requests) = match user {
         Some(id) => (format!("u:{id}"), limits.authenticated),
-        None => (format!("ip:{ip}"), limits.anonymous),
+        None => (format!("ip:{}", freeagentics_core::net::limit_key(ip)), limits.anonymous),
     };
     let (decision, backend) =
         state.limiter.hit(&format!("class:{}:{identity}", class.as_str()), Quota::per(requests, limits.period)).await;
     if !decision.allowed {
         metrics::counter!("freeagentics_rate_limited_total", "class" => class.as_str(), "backend" => backend.as_str())
             .increment(1);
-        if matches!(class, LimitClass::Login | LimitClass::Register | LimitClass::Refresh) {
+        // one audit event per blocked client and window, not one per refused request: a flood of
+        // cheap 429s must not become a flood of database writes
+        let first_denial = || async {
+            let quota = Quota::per(1, limits.period);
+            state.limiter.hit(&format!("audited:{}:{identity}", class.as_str()), quota).await.0.allowed
+        };
+        if matches!(class, LimitClass::Login | LimitClass::Register | LimitClass::Refresh) && first_denial().await {
             let detail = serde_json::json!({ "class": class.as_str(), "path": parts.uri.path() });
             audit::record(&state, AuditKind::RateLimitBlock, user, None, Some(ip.to_string()), detail).await;
         }
@@ -196,5 +203,7 @@ mod tests {
         assert!(ClassLimit::parse("5/60").is_err());
         assert!(ClassLimit::parse("0,1/60").is_err());
         assert!(ClassLimit::parse("a,b/c").is_err());
+        assert!(ClassLimit::parse("5,10/0").is_err());
+        assert!(ClassLimit::parse("5,10/999999").is_err());
     }
 }

@@ -50,6 +50,11 @@ pub fn install() -> PrometheusHandle {
 fn describe_all() {
     describe_counter!("http_requests_total", "HTTP requests by method, matched route and status");
     describe_histogram!("http_request_duration_seconds", Unit::Seconds, "HTTP request latency by route");
+    describe_histogram!(
+        "freeagentics_db_query_duration_seconds",
+        Unit::Seconds,
+        "Store operation latency by operation"
+    );
     describe_gauge!("http_requests_in_flight", "HTTP requests being served");
     describe_gauge!("freeagentics_build_info", "Build metadata; always 1");
     describe_gauge!("freeagentics_ready", "1 when this replica is ready for traffic (DB reachable, not draining)");

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use freeagentics_core::account::{validate_new_account, validate_password};
-use freeagentics_core::{User, ValidationErrors};
+use freeagentics_core::{Sensitive, User, ValidationErrors};
 use freeagentics_store::{NewUser, StoreError, UserChange};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -22,12 +22,13 @@ pub struct RegisterRequest {
     pub username: String,
     pub email: String,
     /// 8–128 characters, not a common password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Sensitive,
 }
 
 impl Validate for RegisterRequest {
     fn validate(&self) -> Result<(), ValidationErrors> {
-        validate_new_account(&self.username, &self.email, &self.password).into_result()
+        validate_new_account(&self.username, &self.email, self.password.expose()).into_result()
     }
 }
 
@@ -35,7 +36,8 @@ impl Validate for RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username_or_email: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Sensitive,
 }
 
 impl Validate for LoginRequest {
@@ -44,7 +46,7 @@ impl Validate for LoginRequest {
         if self.username_or_email.trim().is_empty() || self.username_or_email.len() > 254 {
             errors.add("username_or_email", "must be 1 to 254 characters");
         }
-        if self.password.is_empty() || self.password.chars().count() > 128 {
+        if self.password.expose().is_empty() || self.password.expose().chars().count() > 128 {
             errors.add("password", "must be 1 to 128 characters");
         }
         errors.into_result()
@@ -54,13 +56,14 @@ impl Validate for LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: Sensitive,
 }
 
 impl Validate for RefreshRequest {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if self.refresh_token.is_empty() || self.refresh_token.len() > 512 {
+        if self.refresh_token.expose().is_empty() || self.refresh_token.expose().len() > 512 {
             errors.add("refresh_token", "must be 1 to 512 characters");
         }
         errors.into_result()
@@ -71,7 +74,8 @@ impl Validate for RefreshRequest {
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     /// Also revoke this session's refresh token (recommended).
-    pub refresh_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub refresh_token: Option<Sensitive>,
     /// End every session of the account, on every device.
     #[serde(default)]
     pub all_sessions: bool,
@@ -86,14 +90,16 @@ impl Validate for LogoutRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChangeRequest {
-    pub current_password: String,
-    pub new_password: String,
+    #[schema(value_type = String)]
+    pub current_password: Sensitive,
+    #[schema(value_type = String)]
+    pub new_password: Sensitive,
 }
 
 impl Validate for PasswordChangeRequest {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        errors.check("new_password", validate_password(&self.new_password));
+        errors.check("new_password", validate_password(self.new_password.expose()));
         if self.new_password == self.current_password {
             errors.add("new_password", "must differ from the current password");
         }
@@ -137,7 +143,7 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let password_hash = state.hasher.hash(body.password).await.map_err(hash_error)?;
+    let password_hash = state.hasher.hash(body.password.into_inner()).await.map_err(hash_error)?;
     let new = NewUser { username: body.username, email: body.email, password_hash, role: state.auth.default_role };
     let user = state.store.create_user(new).await?;
     metrics::counter!("freeagentics_user_registrations_total").increment(1);
@@ -163,7 +169,7 @@ pub async fn login(
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     let throttle = LoginThrottle::new(&state.login_throttle, &body.username_or_email, ip);
-    if let Some(retry_after) = throttle.blocked(&state).await {
+    if let Err(retry_after) = throttle.attempt(&state).await {
         metrics::counter!("freeagentics_logins_total", "outcome" => "throttled").increment(1);
         return Err(ApiError::TooManyRequests {
             detail: "too many failed sign-in attempts; retry later".to_owned(),
@@ -175,12 +181,14 @@ pub async fn login(
         Err(StoreError::NotFound) => None,
         Err(other) => return Err(other.into()),
     };
-    let verified =
-        state.hasher.verify(body.password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(hash_error)?;
+    let verified = state
+        .hasher
+        .verify(body.password.into_inner(), user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+        .map_err(hash_error)?;
     let user = match user {
         Some(user) if verified && user.is_active => user,
         user => {
-            throttle.failed(&state).await;
             metrics::counter!("freeagentics_logins_total", "outcome" => "failure").increment(1);
             let reason = match &user {
                 None => "unknown_account",
@@ -211,7 +219,7 @@ pub async fn refresh(
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    let (user, tokens) = crate::auth::refresh(&state, &body.refresh_token, Some(ip.to_string())).await?;
+    let (user, tokens) = crate::auth::refresh(&state, body.refresh_token.expose(), Some(ip.to_string())).await?;
     Ok(Json(AuthResponse { user: UserView::from(&user), tokens }))
 }
 
@@ -227,14 +235,18 @@ pub async fn logout(
     body: Option<ValidJson<LogoutRequest>>,
 ) -> Result<StatusCode, ApiError> {
     let body = body.map(|ValidJson(b)| b).unwrap_or_default();
-    state.denylist.revoke(&auth.claims.jti.to_string(), auth.claims.remaining()).await;
-    if body.all_sessions {
+    let shared = state.denylist.revoke(&auth.claims.jti.to_string(), auth.claims.remaining()).await;
+    // if the other replicas could not be told about this token, end all of the user's access
+    // tokens instead: stricter than asked, never weaker
+    if body.all_sessions || !shared {
         let change = UserChange { tokens_valid_after: Some(OffsetDateTime::now_utc()), ..UserChange::default() };
         state.store.update_user(auth.user.id, None, change).await?;
+    }
+    if body.all_sessions {
         revoke_sessions(&state, auth.user.id).await?;
     } else if let Some(token) = &body.refresh_token {
         // only the caller's own session: a token of another user is silently ignored
-        if let Ok(stored) = state.store.refresh_token_by_hash(&crate::auth::refresh_digest(token)).await
+        if let Ok(stored) = state.store.refresh_token_by_hash(&crate::auth::refresh_digest(token.expose())).await
             && stored.user_id == auth.user.id
         {
             state.store.revoke_family(stored.family_id, OffsetDateTime::now_utc()).await?;
@@ -258,7 +270,8 @@ pub async fn me(auth: AuthUser) -> Json<MeResponse> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed; new token pair", body = AuthResponse),
-        (status = 401, description = "Not signed in, or wrong current password", body = crate::error::Problem),
+        (status = 401, description = "Not signed in", body = crate::error::Problem),
+        (status = 403, description = "Wrong current password", body = crate::error::Problem),
         (status = 422, description = "Invalid new password", body = crate::error::Problem),
     ))]
 pub async fn change_password(
@@ -269,19 +282,23 @@ pub async fn change_password(
 ) -> Result<Json<AuthResponse>, ApiError> {
     // a stolen access token must not become a free password oracle
     let throttle = LoginThrottle::new(&state.login_throttle, &auth.user.username, ip);
-    if let Some(retry_after) = throttle.blocked(&state).await {
+    if let Err(retry_after) = throttle.attempt(&state).await {
         return Err(ApiError::TooManyRequests {
             detail: "too many failed attempts; retry later".to_owned(),
             retry_after,
         });
     }
-    let ok =
-        state.hasher.verify(body.current_password, Some(auth.user.password_hash.clone())).await.map_err(hash_error)?;
+    let ok = state
+        .hasher
+        .verify(body.current_password.into_inner(), Some(auth.user.password_hash.clone()))
+        .await
+        .map_err(hash_error)?;
     if !ok {
-        throttle.failed(&state).await;
-        return Err(ApiError::Unauthorized("the current password is wrong".to_owned()));
+        // 403, not 401: the session is fine, and clients treat 401 as "signed out"
+        return Err(ApiError::Forbidden("the current password is wrong".to_owned()));
     }
-    let password_hash = state.hasher.hash(body.new_password).await.map_err(hash_error)?;
+    throttle.succeeded(&state).await;
+    let password_hash = state.hasher.hash(body.new_password.into_inner()).await.map_err(hash_error)?;
     let change = UserChange {
         password_hash: Some(password_hash),
         tokens_valid_after: Some(OffsetDateTime::now_utc()),

@@ -19,7 +19,8 @@ pub struct Liveness {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `healthy`, `degraded` (Redis down: requests still work) or `unhealthy` (503).
+    /// `healthy`, `degraded` (Redis down or database pool saturated: requests still work) or
+    /// `unhealthy` (503).
     pub status: &'static str,
     pub version: String,
     pub uptime_seconds: u64,
@@ -37,7 +38,7 @@ pub struct Checks {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatabaseCheck {
-    /// `up` or `down`.
+    /// `up`, `saturated` (every pooled connection busy: still ready) or `down`.
     pub status: &'static str,
     /// `postgres` or `sqlite`.
     pub backend: &'static str,
@@ -78,7 +79,22 @@ pub async fn live(State(state): State<AppState>) -> Json<Liveness> {
     ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let budget = state.config.health_check_timeout;
-    let (database_up, database_latency) = timed(budget, async { state.store.ping().await.is_ok() }).await;
+    let started = Instant::now();
+    let ping = tokio::time::timeout(budget, state.store.ping()).await;
+    let database_latency = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    // A saturated pool is load, not an outage: if every replica left the load balancer because
+    // its pool was busy, load would become a full outage. Stay ready and say so.
+    let pool = state.store.pool_stats();
+    let database = match ping {
+        Ok(Ok(())) => "up",
+        // sqlx also times out acquiring when it cannot connect at all: only a full, busy pool
+        // is saturation
+        Ok(Err(freeagentics_store::StoreError::PoolExhausted)) if pool.size >= pool.max && pool.idle == 0 => {
+            "saturated"
+        }
+        _ => "down",
+    };
+    let database_up = database != "down";
     let redis = match &state.redis {
         None => RedisCheck { status: "disabled", backend: "in-process", latency_ms: None },
         Some(redis) => {
@@ -89,13 +105,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     };
     let draining = state.lifecycle.is_draining();
     let ready = database_up && !draining;
-    let status = match (ready, redis.status) {
-        (false, _) => "unhealthy",
-        (true, "down") => "degraded",
-        (true, _) => "healthy",
+    let status = match (ready, redis.status, database) {
+        (false, _, _) => "unhealthy",
+        (true, "down", _) | (true, _, "saturated") => "degraded",
+        (true, _, _) => "healthy",
     };
     metrics::gauge!("freeagentics_ready").set(if ready { 1.0 } else { 0.0 });
-    let pool = state.store.pool_stats();
     let body = Readiness {
         status,
         version: state.config.version.clone(),
@@ -104,7 +119,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         maintenance: state.lifecycle.in_maintenance(),
         checks: Checks {
             database: DatabaseCheck {
-                status: up_down(database_up),
+                status: database,
                 backend: state.store.backend().as_str(),
                 latency_ms: database_latency,
                 pool: PoolBody { size: pool.size, idle: pool.idle, in_use: pool.in_use, max: pool.max },

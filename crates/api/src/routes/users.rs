@@ -2,14 +2,14 @@
 use crate::audit::{self, AuditKind};
 use crate::auth::{Authorized, perm};
 use crate::extract::{ClientIp, PageParams, ValidJson, ValidPath, ValidQuery, Validate};
-use crate::routes::views::{UserView, etag, if_match};
+use crate::routes::views::{UserView, check_if_match, etag};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use freeagentics_core::account::validate_new_account;
-use freeagentics_core::{Role, User, ValidationErrors};
+use freeagentics_core::{Role, Sensitive, User, ValidationErrors};
 use freeagentics_store::{NewUser, UserChange, UserQuery};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -51,7 +51,8 @@ pub struct UserPage {
 pub struct CreateUserRequest {
     pub username: String,
     pub email: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Sensitive,
     /// `admin`, `researcher`, `agent_manager` or `observer`.
     #[schema(value_type = String, example = "researcher")]
     pub role: Role,
@@ -59,7 +60,7 @@ pub struct CreateUserRequest {
 
 impl Validate for CreateUserRequest {
     fn validate(&self) -> Result<(), ValidationErrors> {
-        validate_new_account(&self.username, &self.email, &self.password).into_result()
+        validate_new_account(&self.username, &self.email, self.password.expose()).into_result()
     }
 }
 
@@ -122,7 +123,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let password_hash = state
         .hasher
-        .hash(body.password)
+        .hash(body.password.into_inner())
         .await
         .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))?;
     let user = state
@@ -167,8 +168,8 @@ pub async fn update(
     headers: HeaderMap,
     ValidJson(body): ValidJson<UpdateUserRequest>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
     let current = state.store.user_by_id(id).await?;
+    let expected = check_if_match(&headers, current.version)?;
     if id == admin.user.id && (body.role.is_some_and(|r| r != Role::Admin) || body.is_active == Some(false)) {
         return Err(ApiError::Conflict {
             detail: "you cannot demote or deactivate your own account".to_owned(),

@@ -41,16 +41,46 @@ pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
 
-/// The version an `If-Match` header asks for (`"3"` or `W/"3"`); `Err` when it is malformed.
-pub fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<i64>, crate::ApiError> {
-    let Some(value) = headers.get(axum::http::header::IF_MATCH) else { return Ok(None) };
-    let raw = value.to_str().unwrap_or("").trim();
-    if raw == "*" {
+/// Checks `If-Match` against the resource's current version (RFC 9110 §13.1.1: strong comparison,
+/// so weak tags never match; `*` matches any existing resource; a list matches if any entry does).
+/// Returns the version to require in the conditional write, or 412.
+pub fn check_if_match(headers: &axum::http::HeaderMap, current: i64) -> Result<Option<i64>, crate::ApiError> {
+    let mut values = headers.get_all(axum::http::header::IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
         return Ok(None);
     }
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| crate::ApiError::validation("If-Match", "must be an ETag this API issued, e.g. \"3\""))
+    let tags: Vec<String> =
+        values.filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(|t| t.trim().to_owned()).collect();
+    let matches = tags.iter().any(|t| t == "*" || *t == etag(current));
+    if matches {
+        Ok(Some(current))
+    } else {
+        Err(crate::ApiError::PreconditionFailed(format!(
+            "If-Match does not match the current ETag {}; reload and retry",
+            etag(current)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue, header::IF_MATCH};
+
+    fn with(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(IF_MATCH, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn if_match_uses_strong_comparison() {
+        assert_eq!(check_if_match(&HeaderMap::new(), 3).unwrap(), None);
+        assert_eq!(check_if_match(&with("\"3\""), 3).unwrap(), Some(3));
+        assert_eq!(check_if_match(&with("\"1\", \"3\""), 3).unwrap(), Some(3));
+        assert_eq!(check_if_match(&with("*"), 3).unwrap(), Some(3));
+        assert!(check_if_match(&with("W/\"3\""), 3).is_err(), "weak tags never match");
+        assert!(check_if_match(&with("\"2\""), 3).is_err());
+        assert!(check_if_match(&with("garbage"), 3).is_err());
+    }
 }
