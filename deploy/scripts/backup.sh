@@ -31,68 +31,48 @@ Options:
 USAGE
 }
 
-SCRIPT_PATH="$(readlink -f "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname "$SCRIPT_PATH")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "${SCRIPT_DIR}/lib/common.sh"
-REPO_ROOT="$(repo_root_of "$SCRIPT_PATH")"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
 
-TARGET="k8s"
-NAMESPACE="freeagentics-prod"
-COMPOSE_FILE="${REPO_ROOT}/docker/compose.yaml"
+postgres_target_defaults
 OUTPUT_DIR="./backups"
-DATABASE="freeagentics"
 KEEP_DAYS=""
 WITH_CONFIG=0
 IN_CLUSTER=0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --target) TARGET="$2"; shift 2 ;;
-    --namespace) NAMESPACE="$2"; shift 2 ;;
-    --compose-file) COMPOSE_FILE="$2"; shift 2 ;;
+    --target|--compose-file|--database) postgres_target_option "$1" "$2"; shift 2 ;;
     --output-dir) OUTPUT_DIR="$2"; shift 2 ;;
-    --database) DATABASE="$2"; shift 2 ;;
     --keep-days) KEEP_DAYS="$2"; shift 2 ;;
     --with-config) WITH_CONFIG=1; shift ;;
     --in-cluster) IN_CLUSTER=1; shift ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) common_option "$@"; shift "$OPT_SHIFT" ;;
   esac
 done
-case "$TARGET" in k8s|compose) ;; *) die "--target must be k8s or compose" ;; esac
+check_postgres_target
 [[ -z "$KEEP_DAYS" || "$KEEP_DAYS" =~ ^[0-9]+$ ]] || die "--keep-days takes a number of days"
 
 if [[ "$IN_CLUSTER" == "1" ]]; then
   [[ "$TARGET" == "k8s" ]] || die "--in-cluster needs --target k8s"
   require_cmd kubectl
   job="postgres-backup-manual-$(date -u +%Y%m%d%H%M%S)"
-  run kubectl -n "$NAMESPACE" create job "$job" --from=cronjob/postgres-backup
-  if [[ "$DRY_RUN" == "0" ]]; then
+  kube_run create job "$job" --from=cronjob/postgres-backup
+  if ! dry_run; then
     wait_job "$job" 3600 || die "backup Job ${job} failed"
   fi
   ok "in-cluster backup ${job} done (volume postgres-backups, and S3 when configured)"
   exit 0
 fi
 
-# psql/pg_dump inside the postgres container (PGUSER is set there).
-pg_exec() {
-  if [[ "$TARGET" == "k8s" ]]; then
-    kubectl -n "$NAMESPACE" exec -i deployment/postgres -c postgres -- "$@"
-  else
-    docker compose -f "$COMPOSE_FILE" exec -T postgres "$@"
-  fi
-}
-
-if [[ "$TARGET" == "k8s" ]]; then require_cmd kubectl; else require_cmd docker; fi
+require_target_cmds kubectl
 require_cmd gzip
 
 ts="$(date -u +%Y%m%dT%H%M%SZ)"
 final="${OUTPUT_DIR%/}/db-${ts}.sql.gz"
 partial="${final}.partial"
 
-if [[ "$DRY_RUN" == "1" ]]; then
+if dry_run; then
   run pg_dump --format=plain --no-owner --no-privileges "$DATABASE" "| gzip > ${final}"
   log "[dry-run] then: verify (non-empty, gzip -t, completion trailer) and link db-latest.sql.gz"
   exit 0
@@ -103,7 +83,7 @@ cleanup_partial() { rm -f "$partial"; }
 trap cleanup_partial EXIT
 
 log "dumping ${DATABASE} (${TARGET}) to ${final}"
-if ! pg_exec pg_dump --no-password --format=plain --no-owner --no-privileges "$DATABASE" | gzip -6 > "$partial"; then
+if ! postgres_exec pg_dump --no-password --format=plain --no-owner --no-privileges "$DATABASE" | gzip -6 > "$partial"; then
   die "pg_dump failed; nothing kept"
 fi
 
@@ -124,7 +104,7 @@ ln -sfn "$(basename "$final")" "${OUTPUT_DIR%/}/db-latest.sql.gz"
 ok "backup ${final}"
 
 if [[ "$WITH_CONFIG" == "1" && "$TARGET" == "k8s" ]]; then
-  kubectl -n "$NAMESPACE" get configmaps -o yaml > "${OUTPUT_DIR%/}/configmaps-${ts}.yaml"
+  kube get configmaps -o yaml > "${OUTPUT_DIR%/}/configmaps-${ts}.yaml"
   ok "ConfigMaps saved to ${OUTPUT_DIR%/}/configmaps-${ts}.yaml (Secrets are not exported: keep them in your secret store)"
 fi
 

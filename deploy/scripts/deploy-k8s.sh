@@ -41,15 +41,11 @@ Options:
 USAGE
 }
 
-SCRIPT_PATH="$(readlink -f "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname "$SCRIPT_PATH")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "${SCRIPT_DIR}/lib/common.sh"
-REPO_ROOT="$(repo_root_of "$SCRIPT_PATH")"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
 
 VERSION="latest"
 STRATEGY="rolling"
-NAMESPACE="freeagentics-prod"
 OVERLAY="production"
 IMAGE_REPO="freeagentics/backend"
 REQUIRE_CRDS=0
@@ -61,7 +57,6 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --version) VERSION="$2"; shift 2 ;;
     --strategy) STRATEGY="$2"; shift 2 ;;
-    --namespace) NAMESPACE="$2"; shift 2 ;;
     --overlay) OVERLAY="$2"; shift 2 ;;
     --image-repo) IMAGE_REPO="$2"; shift 2 ;;
     --require-crds) REQUIRE_CRDS=1; shift ;;
@@ -69,13 +64,11 @@ while [[ $# -gt 0 ]]; do
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --public-url|--prometheus-url|--observe-seconds) PASSTHROUGH+=("$1" "$2"); shift 2 ;;
     --skip-smoke) PASSTHROUGH+=("$1"); shift ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) common_option "$@"; shift "$OPT_SHIFT" ;;
   esac
 done
 
-case "$STRATEGY" in rolling|blue-green|canary) ;; *) die "unknown strategy: $STRATEGY" ;; esac
+check_strategy "$STRATEGY"
 OVERLAY_DIR="${REPO_ROOT}/deploy/k8s/overlays/${OVERLAY}"
 [[ -f "${OVERLAY_DIR}/kustomization.yaml" ]] || die "no overlay at ${OVERLAY_DIR}"
 require_cmd kubectl awk
@@ -137,7 +130,7 @@ if [[ "$RENDER_ONLY" == "1" ]]; then
 fi
 
 kubectl version --request-timeout=10s >/dev/null 2>&1 \
-  || die "cannot reach the cluster (kubectl context: $(kubectl config current-context 2>/dev/null || echo none))"
+  || die "cannot reach the cluster (kubectl context: $(kube_context))"
 
 DROP=""
 for group in networking.istio.io cert-manager.io autoscaling.k8s.io; do
@@ -166,43 +159,43 @@ run "${APPLY[@]}" -f "$WORK/namespaces.yaml"
 
 missing=()
 for secret in backend-secrets postgres-secrets redis-secrets grafana-secrets alertmanager-secrets monitoring-basic-auth; do
-  kubectl -n "$NAMESPACE" get secret "$secret" >/dev/null 2>&1 || missing+=("$secret")
+  kube get secret "$secret" >/dev/null 2>&1 || missing+=("$secret")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
   msg="missing Secrets in ${NAMESPACE}: ${missing[*]} (see deploy/k8s/secrets-template.yaml and docs/OPERATIONS.md)"
-  if [[ "$DRY_RUN" == "1" ]]; then warn "$msg"; else die "$msg"; fi
+  if dry_run; then warn "$msg"; else die "$msg"; fi
 fi
 
 # ------------------------------------------------------------------- apply
-run kubectl -n "$NAMESPACE" delete job backend-migrate --ignore-not-found --wait=true
-if [[ "$DRY_RUN" == "1" ]]; then
+kube_run delete job backend-migrate --ignore-not-found --wait=true
+if dry_run; then
   log "server-side dry run of $(grep -c '^kind: ' "$WORK/final.yaml") objects"
   "${APPLY[@]}" --dry-run=server -f "$WORK/final.yaml" >/dev/null || warn "server-side dry run reported errors"
 fi
 run "${APPLY[@]}" -f "$WORK/final.yaml"
 
 # ------------------------------------------------------------------ waits
-if [[ "$DRY_RUN" == "0" ]]; then
+if ! dry_run; then
   for d in postgres redis; do
-    kube rollout status "deployment/${d}" --timeout="${TIMEOUT}s"
+    wait_rollout "deployment/${d}" "$TIMEOUT"
   done
   wait_job backend-migrate "$TIMEOUT" || die "migration Job backend-migrate failed; backend left on ${OLD_IMAGE:-nothing}"
   while read -r d; do
     case "$d" in deployment.apps/backend|deployment.apps/backend-canary|deployment.apps/postgres|deployment.apps/redis) continue ;; esac
-    kube rollout status "$d" --timeout="${TIMEOUT}s" || warn "${d} did not finish rolling out"
+    wait_rollout "$d" "$TIMEOUT" || warn "${d} did not finish rolling out"
   done < <(kube get deployments -o name)
 fi
 
 # ---------------------------------------------------------------- release
 if [[ -z "$OLD_IMAGE" ]]; then
-  run kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout="${TIMEOUT}s"
+  wait_rollout deployment/backend "$TIMEOUT"
   ok "first installation of ${NEW_IMAGE} done; run deploy/scripts/smoke-tests.sh against the public URL"
 elif [[ "$OLD_IMAGE" == "$NEW_IMAGE" ]]; then
-  run kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout="${TIMEOUT}s"
+  wait_rollout deployment/backend "$TIMEOUT"
   ok "backend already on ${NEW_IMAGE}; manifests applied"
 else
   dry=()
-  if [[ "$DRY_RUN" == "1" ]]; then dry=(--dry-run); fi
+  if dry_run; then dry=(--dry-run); fi
   "${SCRIPT_DIR}/zero-downtime-deploy.sh" --version "$VERSION" --strategy "$STRATEGY" \
     --namespace "$NAMESPACE" --image-repo "$IMAGE_REPO" --skip-migrations --timeout "$TIMEOUT" \
     "${dry[@]}" "${PASSTHROUGH[@]}"

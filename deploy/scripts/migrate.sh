@@ -29,24 +29,18 @@ Options:
 USAGE
 }
 
-SCRIPT_PATH="$(readlink -f "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname "$SCRIPT_PATH")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "${SCRIPT_DIR}/lib/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
 
-NAMESPACE="freeagentics-prod"
 IMAGE=""
 COMMAND=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --version) IMAGE="freeagentics/backend:$2"; shift 2 ;;
     --image) IMAGE="$2"; shift 2 ;;
-    --namespace) NAMESPACE="$2"; shift 2 ;;
     --timeout) export MIGRATION_TIMEOUT="$2"; shift 2 ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    -h|--help) usage; exit 0 ;;
     run|revert|status) COMMAND="$1"; shift ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) common_option "$@"; shift "$OPT_SHIFT" ;;
   esac
 done
 [[ -n "$COMMAND" ]] || { usage >&2; die "choose run, revert or status"; }

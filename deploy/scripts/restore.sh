@@ -43,37 +43,26 @@ Options:
 USAGE
 }
 
-SCRIPT_PATH="$(readlink -f "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname "$SCRIPT_PATH")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "${SCRIPT_DIR}/lib/common.sh"
-REPO_ROOT="$(repo_root_of "$SCRIPT_PATH")"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
 
+postgres_target_defaults
 FILE=""
-TARGET="k8s"
-NAMESPACE="freeagentics-prod"
-COMPOSE_FILE="${REPO_ROOT}/docker/compose.yaml"
-DATABASE="freeagentics"
 MODE=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --file) FILE="$2"; shift 2 ;;
-    --target) TARGET="$2"; shift 2 ;;
-    --namespace) NAMESPACE="$2"; shift 2 ;;
-    --compose-file) COMPOSE_FILE="$2"; shift 2 ;;
-    --database) DATABASE="$2"; shift 2 ;;
+    --target|--compose-file|--database) postgres_target_option "$1" "$2"; shift 2 ;;
     --test-only) MODE="test"; shift ;;
     --yes) MODE="restore"; shift ;;
     --verify-only) MODE="verify"; shift ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) common_option "$@"; shift "$OPT_SHIFT" ;;
   esac
 done
 [[ -n "$FILE" ]] || { usage >&2; die "--file is required"; }
 [[ -n "$MODE" ]] || { usage >&2; die "choose --test-only, --yes or --verify-only"; }
-case "$TARGET" in k8s|compose) ;; *) die "--target must be k8s or compose" ;; esac
+check_postgres_target
 [[ "$DATABASE" =~ ^[a-z_][a-z0-9_]*$ ]] || die "unexpected database name: $DATABASE"
 require_cmd gzip
 
@@ -107,21 +96,17 @@ verify_dump
 [[ "$MODE" != "verify" ]] || exit 0
 
 # --------------------------------------------------------------- helpers
-if [[ "$TARGET" == "k8s" ]]; then require_cmd kubectl jq; else require_cmd docker; fi
+require_target_cmds kubectl jq
 
 # psql in the postgres container, as the owner role over the local socket.
 psql_in() {
-  if [[ "$TARGET" == "k8s" ]]; then
-    run kubectl -n "$NAMESPACE" exec -i deployment/postgres -c postgres -- psql -v ON_ERROR_STOP=1 -X -q "$@"
-  else
-    run docker compose -f "$COMPOSE_FILE" exec -T postgres psql -v ON_ERROR_STOP=1 -X -q "$@"
-  fi
+  postgres_exec psql -v ON_ERROR_STOP=1 -X -q "$@"
 }
 
 load_into() {
   local db="$1"
   log "loading ${FILE} into ${db} (single transaction)"
-  if [[ "$DRY_RUN" == "1" ]]; then
+  if dry_run; then
     psql_in -d "$db" --single-transaction -f -
     return 0
   fi
@@ -149,7 +134,7 @@ fi
 maintenance() {
   local value="$1"
   if [[ "$TARGET" == "k8s" ]]; then
-    run kubectl -n "$NAMESPACE" patch configmap nginx-config --type=merge -p "{\"data\":{\"maintenance\":\"${value}\"}}"
+    kube_run patch configmap nginx-config --type=merge -p "{\"data\":{\"maintenance\":\"${value}\"}}"
   else
     log "compose: maintenance mode is not used; the backend is stopped instead"
   fi
@@ -160,15 +145,15 @@ stop_backend() {
   if [[ "$TARGET" == "k8s" ]]; then
     local d n
     for d in backend backend-canary; do
-      n="$(kubectl -n "$NAMESPACE" get deployment "$d" -o 'jsonpath={.spec.replicas}' 2>/dev/null || echo 0)"
+      n="$(kube get deployment "$d" -o 'jsonpath={.spec.replicas}' 2>/dev/null || echo 0)"
       REPLICAS[$d]="${n:-0}"
-      run kubectl -n "$NAMESPACE" scale "deployment/${d}" --replicas=0
+      kube_run scale "deployment/${d}" --replicas=0
     done
-    if [[ "$DRY_RUN" == "0" ]]; then
-      kubectl -n "$NAMESPACE" wait --for=delete pod -l app=backend --timeout=120s || true
+    if ! dry_run; then
+      kube wait --for=delete pod -l app=backend --timeout=120s || true
     fi
   else
-    run docker compose -f "$COMPOSE_FILE" stop backend
+    compose_run stop backend
   fi
 }
 
@@ -178,11 +163,11 @@ start_backend() {
     for d in backend backend-canary; do
       local n="${REPLICAS[$d]:-0}"
       if [[ "$d" == "backend" && "$n" -lt 3 ]]; then n=3; fi
-      run kubectl -n "$NAMESPACE" scale "deployment/${d}" --replicas="$n"
+      kube_run scale "deployment/${d}" --replicas="$n"
     done
-    run kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout=600s
+    wait_rollout deployment/backend 600
   else
-    run docker compose -f "$COMPOSE_FILE" start backend
+    compose_run start backend
   fi
 }
 
@@ -192,7 +177,7 @@ migrate() {
     image="$(deployment_image backend backend)"
     run_migration_job "$image"
   else
-    run docker compose -f "$COMPOSE_FILE" run --rm migrate
+    compose_run run --rm migrate
   fi
 }
 

@@ -117,6 +117,20 @@ short_body() {
 rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 RUN_ID="$(rand_hex 4)"
 
+# fail_http NAME: FAIL NAME with the last answer's status and body.
+fail_http() { fail "$1" "status ${STATUS}, body: $(short_body)"; }
+
+# expect_401 PASS_TEXT FAIL_NAME URL [TOKEN]: GET URL (with TOKEN) must be
+# refused with 401.
+expect_401() {
+  http GET "$3" "" "${4:-}"
+  if [[ "$STATUS" == "401" ]]; then
+    pass "$1"
+  else
+    fail "$2" "expected 401, got ${STATUS}"
+  fi
+}
+
 # ------------------------------------------------------------------ health
 check_liveness() {
   local path
@@ -125,7 +139,7 @@ check_liveness() {
     if [[ "$STATUS" == "200" && "$(body_json .status)" == "ok" ]]; then
       pass "liveness ${path} (service $(body_json .service), version $(body_json .version))"
     else
-      fail "liveness ${path}" "status ${STATUS}, body: $(short_body)"
+      fail_http "liveness ${path}"
     fi
   done
 }
@@ -202,7 +216,7 @@ check_auth_flow() {
   if [[ "$STATUS" == "201" && -n "$(body_json '.access_token // empty')" ]]; then
     pass "register ${USERNAME}"
   else
-    fail "register" "status ${STATUS}, body: $(short_body)"
+    fail_http "register"
     return
   fi
 
@@ -213,7 +227,7 @@ check_auth_flow() {
   if [[ "$STATUS" == "200" && -n "$ACCESS" && -n "$REFRESH" && "$(body_json .token_type)" =~ ^[Bb]earer$ ]]; then
     pass "login (expires_in $(body_json .expires_in)s)"
   else
-    fail "login" "status ${STATUS}, body: $(short_body)"
+    fail_http "login"
     return
   fi
 
@@ -221,15 +235,10 @@ check_auth_flow() {
   if [[ "$STATUS" == "200" && "$(body_json '.username // .user.username // empty')" == "$USERNAME" ]]; then
     pass "me"
   else
-    fail "me" "status ${STATUS}, body: $(short_body)"
+    fail_http "me"
   fi
 
-  http GET "${BASE_URL}/api/v1/auth/me"
-  if [[ "$STATUS" == "401" ]]; then
-    pass "me without a token is 401"
-  else
-    fail "me without a token" "expected 401, got ${STATUS}"
-  fi
+  expect_401 "me without a token is 401" "me without a token" "${BASE_URL}/api/v1/auth/me"
 
   body="$(jq -cn --arg r "$REFRESH" '{refresh_token: $r}')"
   http POST "${BASE_URL}/api/v1/auth/refresh" "$body"
@@ -238,74 +247,67 @@ check_auth_flow() {
     REFRESH="$(body_json '.refresh_token // empty')"
     pass "refresh (token rotated)"
   else
-    fail "refresh" "status ${STATUS}, body: $(short_body)"
+    fail_http "refresh"
   fi
 }
 
+# have_session NAME: true when logged in, else SKIP NAME.
+have_session() {
+  [[ -n "$ACCESS" ]] || { skip "$1" "no session"; return 1; }
+}
+
 check_logout() {
-  [[ -n "$ACCESS" ]] || { skip "logout" "no session"; return; }
+  have_session logout || return 0
   local body old_access="$ACCESS"
   body="$(jq -cn --arg r "$REFRESH" '{refresh_token: $r}')"
   http POST "${BASE_URL}/api/v1/auth/logout" "$body" "$ACCESS"
   if [[ "$STATUS" == "204" ]]; then
     pass "logout"
   else
-    fail "logout" "status ${STATUS}, body: $(short_body)"
+    fail_http "logout"
     return
   fi
-  http GET "${BASE_URL}/api/v1/auth/me" "" "$old_access"
-  if [[ "$STATUS" == "401" ]]; then
-    pass "token rejected after logout"
-  else
-    fail "token after logout" "expected 401, got ${STATUS}"
-  fi
+  expect_401 "token rejected after logout" "token after logout" "${BASE_URL}/api/v1/auth/me" "$old_access"
 }
 
 # ----------------------------------------- later features (skip until live)
 # Each of these is skipped with a message while its endpoint answers 404, and
 # becomes a real check as soon as the feature is deployed.
 
-check_agents() {
-  [[ -n "$ACCESS" ]] || { skip "agents" "no session"; return; }
-  http GET "${BASE_URL}/api/v1/agents?limit=5" "" "$ACCESS"
+# feature_live NAME PATH [QUERY [TOKEN]]: with a session, GET PATH QUERY
+# (with TOKEN); false after a SKIP while PATH answers 404.
+feature_live() {
+  local name="$1" path="$2" query="${3:-}" token="${4:-}"
+  have_session "$name" || return 1
+  http GET "${BASE_URL}${path}${query}" "" "$token"
   if [[ "$STATUS" == "404" ]]; then
-    skip "agents" "/api/v1/agents not deployed yet (404)"
-    return
+    skip "$name" "${path} not deployed yet (404)"
+    return 1
   fi
+}
+
+# expect_list NAME: the last answer is 200 with an array of items.
+expect_list() {
   if [[ "$STATUS" == "200" && "$(body_json '.items | type')" == "array" ]]; then
-    pass "agents list"
+    pass "$1 list"
   else
-    fail "agents list" "status ${STATUS}, body: $(short_body)"
+    fail_http "$1 list"
   fi
-  http GET "${BASE_URL}/api/v1/agents"
-  if [[ "$STATUS" == "401" ]]; then
-    pass "agents require authentication"
-  else
-    fail "agents without a token" "expected 401, got ${STATUS}"
-  fi
+}
+
+check_agents() {
+  feature_live agents /api/v1/agents "?limit=5" "$ACCESS" || return 0
+  expect_list agents
+  expect_401 "agents require authentication" "agents without a token" "${BASE_URL}/api/v1/agents"
 }
 
 check_coalitions() {
-  [[ -n "$ACCESS" ]] || { skip "coalitions" "no session"; return; }
-  http GET "${BASE_URL}/api/v1/coalitions?limit=5" "" "$ACCESS"
-  if [[ "$STATUS" == "404" ]]; then
-    skip "coalitions" "/api/v1/coalitions not deployed yet (404)"
-    return
-  fi
-  if [[ "$STATUS" == "200" && "$(body_json '.items | type')" == "array" ]]; then
-    pass "coalitions list"
-  else
-    fail "coalitions list" "status ${STATUS}, body: $(short_body)"
-  fi
+  feature_live coalitions /api/v1/coalitions "?limit=5" "$ACCESS" || return 0
+  expect_list coalitions
 }
 
 check_websocket() {
-  [[ -n "$ACCESS" ]] || { skip "websocket" "no session"; return; }
-  http GET "${BASE_URL}/api/v1/ws"
-  if [[ "$STATUS" == "404" ]]; then
-    skip "websocket" "/api/v1/ws not deployed yet (404)"
-    return
-  fi
+  feature_live websocket /api/v1/ws || return 0
   # A real upgrade handshake; curl stops after the 101 headers (max-time).
   local ws_url="${BASE_URL}/api/v1/ws" key code
   key="$(head -c 16 /dev/urandom | base64)"

@@ -52,15 +52,13 @@ freeagentics-vs).
 USAGE
 }
 
-SCRIPT_PATH="$(readlink -f "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname "$SCRIPT_PATH")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "${SCRIPT_DIR}/lib/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
 
 VERSION=""
 STRATEGY="blue-green"
 ENV_NAME="production"
-NAMESPACE=""
+NAMESPACE=""  # --namespace, else from --env below
 IMAGE_REPO="freeagentics/backend"
 PUBLIC_URL="__default__"
 PROMETHEUS_URL=""
@@ -75,7 +73,6 @@ while [[ $# -gt 0 ]]; do
     --version) VERSION="$2"; shift 2 ;;
     --strategy) STRATEGY="$2"; shift 2 ;;
     --env) ENV_NAME="$2"; shift 2 ;;
-    --namespace) NAMESPACE="$2"; shift 2 ;;
     --image-repo) IMAGE_REPO="$2"; shift 2 ;;
     --public-url) PUBLIC_URL="$2"; shift 2 ;;
     --prometheus-url) PROMETHEUS_URL="${2%/}"; shift 2 ;;
@@ -84,14 +81,12 @@ while [[ $# -gt 0 ]]; do
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --skip-migrations) SKIP_MIGRATIONS=1; shift ;;
     --skip-smoke) SKIP_SMOKE=1; shift ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) common_option "$@"; shift "$OPT_SHIFT" ;;
   esac
 done
 
 [[ -n "$VERSION" ]] || { usage >&2; die "--version is required"; }
-case "$STRATEGY" in blue-green|canary|rolling) ;; *) die "unknown strategy: $STRATEGY" ;; esac
+check_strategy "$STRATEGY"
 case "$ENV_NAME" in
   production) : "${NAMESPACE:=freeagentics-prod}"; [[ "$PUBLIC_URL" != "__default__" ]] || PUBLIC_URL="https://freeagentics.com" ;;
   staging) : "${NAMESPACE:=freeagentics-staging}"; [[ "$PUBLIC_URL" != "__default__" ]] || PUBLIC_URL="https://staging.freeagentics.com" ;;
@@ -105,9 +100,9 @@ SMOKE="${SCRIPT_DIR}/smoke-tests.sh"
 trap 'port_forward_stop' EXIT
 
 # ---------------------------------------------------------------- preflight
-if [[ "$DRY_RUN" == "1" ]]; then mode=", DRY RUN"; else mode=""; fi
+if dry_run; then mode=", DRY RUN"; else mode=""; fi
 log "release ${NEW_IMAGE} to ${NAMESPACE} (strategy ${STRATEGY}${mode})"
-kubectl get namespace "$NAMESPACE" >/dev/null 2>&1 || die "namespace ${NAMESPACE} not found (kubectl context: $(kubectl config current-context 2>/dev/null || echo none))"
+kubectl get namespace "$NAMESPACE" >/dev/null 2>&1 || die "namespace ${NAMESPACE} not found (kubectl context: $(kube_context))"
 OLD_IMAGE="$(deployment_image backend backend)"
 [[ -n "$OLD_IMAGE" ]] || die "deployment/backend not found in ${NAMESPACE}: first install with deploy/scripts/deploy-k8s.sh"
 if [[ "$OLD_IMAGE" == "$NEW_IMAGE" ]]; then
@@ -123,28 +118,30 @@ STABLE_REPLICAS="${STABLE_REPLICAS:-0}"
 (( STABLE_REPLICAS >= 1 )) || STABLE_REPLICAS=3
 log "current image ${OLD_IMAGE}, ${STABLE_REPLICAS} ready stable replicas"
 
+# smoke_skipped: true (after a warning) under --skip-smoke.
+smoke_skipped() {
+  [[ "$SKIP_SMOKE" == "1" ]] || return 1
+  warn "smoke tests skipped (--skip-smoke)"
+}
+
+# smoke URL [ARGS...]: smoke-tests.sh against URL (printed under --dry-run).
 smoke() {
   local url="$1"; shift
-  [[ "$SKIP_SMOKE" == "0" ]] || { warn "smoke tests skipped (--skip-smoke)"; return 0; }
-  if [[ "$DRY_RUN" == "1" ]]; then
-    run "$SMOKE" --base-url "$url" "$@"
-    return 0
-  fi
-  "$SMOKE" --base-url "$url" "$@"
+  if smoke_skipped; then return 0; fi
+  run "$SMOKE" --base-url "$url" "$@"
 }
 
 # Smoke-test one Service through a port-forward (reaches /metrics too).
 smoke_service() {
-  local svc="$1"
-  [[ "$SKIP_SMOKE" == "0" ]] || { warn "smoke tests skipped (--skip-smoke)"; return 0; }
-  if [[ "$DRY_RUN" == "1" ]]; then
-    run kubectl -n "$NAMESPACE" port-forward "svc/${svc}" "<port>:8000"
-    run "$SMOKE" --base-url "http://127.0.0.1:<port>"
+  local svc="$1" rc=0
+  if smoke_skipped; then return 0; fi
+  if dry_run; then
+    kube_run port-forward "svc/${svc}" "<port>:8000"
+    smoke "http://127.0.0.1:<port>"
     return 0
   fi
   port_forward_start "svc/${svc}" 8000 || { warn "cannot port-forward to svc/${svc}"; return 1; }
-  local rc=0
-  "$SMOKE" --base-url "$PF_URL" || rc=$?
+  smoke "$PF_URL" || rc=$?
   port_forward_stop
   return "$rc"
 }
@@ -160,7 +157,7 @@ canary_error_ratio() {
 # observe SECONDS: watch the new version under real traffic.
 observe() {
   local seconds="$1" elapsed=0 ratio
-  if [[ "$DRY_RUN" == "1" ]]; then
+  if dry_run; then
     log "[dry-run] would observe for ${seconds}s"
     return 0
   fi
@@ -194,16 +191,14 @@ rollback_mesh() {
   warn "ROLLBACK: all traffic back to backend-stable (${OLD_IMAGE}), canary scaled to 0"
   vs_set_weights 100 0 || warn "could not reset VirtualService weights: run the runbook's Traffic Rollback patch"
   sleep_if_live 10
-  run kubectl -n "$NAMESPACE" scale deployment/backend-canary --replicas=0 || true
+  kube_run scale deployment/backend-canary --replicas=0 || true
 }
 
 rollback_stable() {
   warn "ROLLBACK: kubectl rollout undo deployment/backend"
-  run kubectl -n "$NAMESPACE" rollout undo deployment/backend || true
-  run kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout="${TIMEOUT}s" || true
+  kube_run rollout undo deployment/backend || true
+  wait_rollout deployment/backend "$TIMEOUT" || true
 }
-
-sleep_if_live() { [[ "$DRY_RUN" == "1" ]] || sleep "$1"; }
 
 fail_release() {
   die "release of ${NEW_IMAGE} failed: $* (rolled back to ${OLD_IMAGE})"
@@ -216,11 +211,16 @@ else
   log "migrations skipped (--skip-migrations)"
 fi
 
+# set_stable_image: the new image on the stable Deployment (it then rolls).
+set_stable_image() {
+  kube_run set image deployment/backend "backend=${NEW_IMAGE}"
+  kube_run annotate deployment/backend kubernetes.io/change-cause="release ${VERSION} (${STRATEGY})" --overwrite
+}
+
 # -------------------------------------------------------------------- rolling
 if [[ "$STRATEGY" == "rolling" ]]; then
-  run kubectl -n "$NAMESPACE" set image deployment/backend "backend=${NEW_IMAGE}"
-  run kubectl -n "$NAMESPACE" annotate deployment/backend kubernetes.io/change-cause="release ${VERSION} (rolling)" --overwrite
-  if ! run kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout="${TIMEOUT}s"; then
+  set_stable_image
+  if ! wait_rollout deployment/backend "$TIMEOUT"; then
     rollback_stable
     fail_release "rollout did not complete"
   fi
@@ -243,10 +243,10 @@ TEMPLATE="$(kube get deployment backend -o json | jq -c --arg image "$NEW_IMAGE"
   | .metadata.labels.track = "canary"
   | .spec.containers |= map(if .name == "backend" then .image = $image else . end)')"
 log "preparing backend-canary with ${NEW_IMAGE} x ${STABLE_REPLICAS}"
-run kubectl -n "$NAMESPACE" patch deployment backend-canary --type=merge \
+kube_run patch deployment backend-canary --type=merge \
   -p "$(jq -cn --argjson t "$TEMPLATE" '{spec: {template: $t}}')"
-run kubectl -n "$NAMESPACE" scale deployment/backend-canary --replicas="$STABLE_REPLICAS"
-if ! run kubectl -n "$NAMESPACE" rollout status deployment/backend-canary --timeout="${TIMEOUT}s"; then
+kube_run scale deployment/backend-canary --replicas="$STABLE_REPLICAS"
+if ! wait_rollout deployment/backend-canary "$TIMEOUT"; then
   rollback_mesh
   fail_release "backend-canary did not become ready"
 fi
@@ -272,9 +272,8 @@ for weight in "${steps[@]}"; do
 done
 
 # 4. Promote: update the stable track in place while green serves everything.
-run kubectl -n "$NAMESPACE" set image deployment/backend "backend=${NEW_IMAGE}"
-run kubectl -n "$NAMESPACE" annotate deployment/backend kubernetes.io/change-cause="release ${VERSION} (${STRATEGY})" --overwrite
-if ! run kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout="${TIMEOUT}s"; then
+set_stable_image
+if ! wait_rollout deployment/backend "$TIMEOUT"; then
   rollback_stable
   rollback_mesh
   fail_release "stable rollout did not complete"
@@ -288,5 +287,5 @@ fi
 # 5. Traffic back to stable (now the new version); retire green.
 vs_set_weights 100 0
 sleep_if_live 15
-run kubectl -n "$NAMESPACE" scale deployment/backend-canary --replicas=0
+kube_run scale deployment/backend-canary --replicas=0
 ok "released ${NEW_IMAGE} (${STRATEGY}); previous image ${OLD_IMAGE}"
