@@ -113,7 +113,7 @@ impl Application {
             started: Instant::now(),
             keys,
             auth: crate::security::auth_settings(config),
-            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            hasher: PasswordHasher::new(config.password_hash_threads()),
             limiter,
             denylist,
             rate_limits: crate::security::rate_limits(config),

@@ -142,7 +142,7 @@ impl Default for Config {
             access_token_ttl_seconds: 900,
             refresh_token_ttl_seconds: 7 * 24 * 3600,
             default_role: "observer".to_owned(),
-            password_hash_concurrency: 4,
+            password_hash_concurrency: 0,
             rate_limit_enabled: true,
             rate_limit_login: None,
             rate_limit_register: None,
@@ -256,6 +256,14 @@ impl Config {
 
     pub fn trusted_proxies(&self) -> Vec<TrustedProxy> {
         split_list(&self.trusted_proxies).iter().filter_map(|p| TrustedProxy::parse(p).ok()).collect()
+    }
+
+    /// Hashing threads: as configured, or one per CPU (more only queue for the same cores).
+    pub fn password_hash_threads(&self) -> usize {
+        match self.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            n => n,
+        }
     }
 
     /// `(class, RATE_LIMIT_<CLASS> value)` for each rate-limit class.
@@ -422,8 +430,8 @@ impl Config {
         }
         check(
             &mut errors,
-            (1..=256).contains(&self.password_hash_concurrency),
-            "PASSWORD_HASH_CONCURRENCY: must be 1 to 256",
+            self.password_hash_concurrency <= 64,
+            "PASSWORD_HASH_CONCURRENCY: must be 0 (one thread per CPU) to 64",
         );
         for (name, spec) in self.rate_limit_specs() {
             if let Some(spec) = spec

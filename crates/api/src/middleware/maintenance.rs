@@ -2,23 +2,21 @@
 //! Kubernetes, the `maintenance` key of the `nginx-config` ConfigMap mounted as a volume) and every
 //! route but health and metrics answers 503 until it says anything else. No restart needed.
 use crate::{ApiError, AppState, Lifecycle};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.lifecycle.in_maintenance() && !is_exempt(request.uri().path()) {
-        return ApiError::Unavailable {
+/// The 503 to answer instead of serving `path`, while maintenance is on.
+pub fn refusal(state: &AppState, path: &str) -> Option<Response> {
+    (state.lifecycle.in_maintenance() && !is_exempt(path)).then(|| {
+        ApiError::Unavailable {
             detail: "the service is under maintenance; retry later".to_owned(),
             retry_after: state.config.retry_after,
         }
-        .into_response();
-    }
-    next.run(request).await
+        .into_response()
+    })
 }
 
 /// Probes and scrapes must keep working, or Kubernetes would restart pods mid-maintenance.

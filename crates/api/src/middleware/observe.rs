@@ -2,7 +2,7 @@
 //! (`/api/v1/users/{id}`), never the raw path: raw paths explode label cardinality and leak ids.
 //! The query string and headers are never recorded (tokens travel in both).
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
@@ -13,12 +13,12 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Label for requests no route matched, so 404 scans cannot create new series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-pub async fn observe(request: Request, next: Next) -> Response {
+pub async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let request_id = request_id(&mut request);
     let method = method_label(request.method());
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
-    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let span = tracing::info_span!(
         "http_request",
         otel.name = %format_args!("{method} {route}"),
@@ -30,13 +30,18 @@ pub async fn observe(request: Request, next: Next) -> Response {
         http.response.status_code = field::Empty,
     );
     // W3C traceparent from the caller (or the mesh) becomes this span's parent
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
-    let _ = span.set_parent(parent);
+    if request.headers().contains_key("traceparent") {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+        let _ = span.set_parent(parent);
+    }
 
     let mut guard = Completion { started, method, route, span: span.clone(), status: None };
     metrics::gauge!("http_requests_in_flight").increment(1.0);
-    let response = next.run(request).instrument(span).await;
+    let mut response = next.run(request).instrument(span).await;
     guard.status = Some(response.status().as_u16());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }
 
@@ -56,13 +61,17 @@ impl Drop for Completion {
         metrics::gauge!("http_requests_in_flight").decrement(1.0);
         let status = self.status.unwrap_or(CLIENT_CLOSED);
         let elapsed = self.started.elapsed();
-        let labels =
-            [("method", self.method.to_owned()), ("route", self.route.clone()), ("status", status.to_string())];
+        let labels = [
+            ("method", metrics::SharedString::const_str(self.method)),
+            ("route", metrics::SharedString::from(std::mem::take(&mut self.route))),
+            ("status", status_label(status)),
+        ];
         metrics::counter!("http_requests_total", &labels).increment(1);
         metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
         self.span.record("http.response.status_code", status);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        let quiet = self.route.starts_with("/health") || self.route == "/metrics";
+        let route: &str = &labels[1].1;
+        let quiet = route.starts_with("/health") || route == "/metrics";
         self.span.in_scope(|| {
             if self.status.is_none() {
                 tracing::info!(status, latency_ms, "request cancelled by the client");
@@ -76,6 +85,32 @@ impl Drop for Completion {
             }
         });
     }
+}
+
+/// Status codes as label values without formatting one per request.
+fn status_label(status: u16) -> metrics::SharedString {
+    const COMMON: [(u16, &str); 16] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (301, "301"),
+        (303, "303"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (409, "409"),
+        (422, "422"),
+        (429, "429"),
+        (500, "500"),
+        (503, "503"),
+        (499, "499"),
+    ];
+    COMMON
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or_else(|| metrics::SharedString::from(status.to_string()), |(_, s)| metrics::SharedString::const_str(s))
 }
 
 /// Status recorded for requests whose client disconnected before the response.
@@ -110,17 +145,20 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
 /// Longest client-supplied request id we keep; longer or odd ones are replaced by our own.
 const MAX_REQUEST_ID: usize = 128;
 
-/// Drops an incoming `x-request-id` that is too long or has characters outside a safe set, so a
-/// client cannot inject log noise through it; `SetRequestIdLayer` then generates one.
-pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
-    let valid = request.headers().get(REQUEST_ID).is_none_or(|v| {
+/// The request's id: the client's `x-request-id` when it is short and made of safe characters
+/// (so it cannot inject log noise), else a new UUID. Written back into the request so every
+/// later layer and the problem renderer see the same one.
+fn request_id(request: &mut Request) -> String {
+    let supplied = request.headers().get(REQUEST_ID).and_then(|v| {
         let bytes = v.as_bytes();
-        !bytes.is_empty()
+        let safe = !bytes.is_empty()
             && bytes.len() <= MAX_REQUEST_ID
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        safe.then(|| v.to_str().ok().map(str::to_owned)).flatten()
     });
-    if !valid {
-        request.headers_mut().remove(REQUEST_ID);
+    let id = supplied.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID, value);
     }
-    next.run(request).await
+    id
 }

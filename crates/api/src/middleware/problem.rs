@@ -1,16 +1,12 @@
 use crate::ApiError;
 use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
-use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// Gives every error response the problem+json shape with `instance` = the request id: ours get
 /// the id filled in, and bare statuses from the router or tower layers (404, 405, 408, 413) are
 /// rebuilt from their status, keeping headers such as `Allow`.
-pub async fn render(request: Request, next: Next) -> Response {
-    let request_id = request.headers().get(super::observe::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut response = next.run(request).await;
+pub fn render(request_id: Option<String>, mut response: Response) -> Response {
     if let Some(mut problem) = response.extensions_mut().remove::<Problem>() {
         problem.instance = request_id;
         let status = response.status();

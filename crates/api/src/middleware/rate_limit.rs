@@ -5,7 +5,7 @@
 use crate::audit::{self, AuditKind};
 use crate::extract::ClientIp;
 use crate::{ApiError, AppState};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -123,7 +123,7 @@ impl RateLimits {
     }
 }
 
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit(state: AppState, request: Request, next: Next) -> Response {
     let Some(class) = LimitClass::of(request.method(), request.uri().path()).filter(|_| state.rate_limits.enabled)
     else {
         return next.run(request).await;

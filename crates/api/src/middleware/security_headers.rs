@@ -1,6 +1,4 @@
-use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// API responses are data, never documents: nothing may load, frame or embed them.
@@ -11,11 +9,9 @@ const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'sel
 
 /// The headers the original service sent (HSTS, CSP, nosniff, frame deny, referrer and permissions
 /// policy), plus `Cache-Control: no-store` on API routes so tokens and personal data are never cached.
-pub async fn apply(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
+pub fn apply(path: &str, response: &mut Response) {
     let is_docs = path.starts_with("/api/docs");
     let is_api = path.starts_with("/api/") && !is_docs;
-    let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let mut set = |name: HeaderName, value: &'static str| {
         headers.entry(name).or_insert(HeaderValue::from_static(value));
@@ -30,5 +26,4 @@ pub async fn apply(request: Request, next: Next) -> Response {
     if is_api {
         set(header::CACHE_CONTROL, "no-store");
     }
-    response
 }
