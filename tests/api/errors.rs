@@ -74,3 +74,22 @@ both_backends! {
         assert_eq!(response.headers()["content-encoding"], "gzip");
     }
 }
+
+/// A request that outlives `REQUEST_TIMEOUT_SECONDS` (here: a body that never finishes arriving)
+/// is answered 503 problem+json with `Retry-After`, not left hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_with_503() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let options = crate::helpers::Options::new(crate::helpers::Backend::Sqlite).with("REQUEST_TIMEOUT_SECONDS", "0.3");
+    let app = crate::helpers::TestApp::spawn_with(options).await.unwrap();
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /api/v1/auth/register HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{\"user";
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read_to_string(&mut response)).await;
+    assert!(read.is_ok(), "the server answered instead of waiting for the body");
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("content-type: application/problem+json"), "{response}");
+    assert!(lower.contains("retry-after:"), "{response}");
+}
