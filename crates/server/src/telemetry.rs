@@ -41,7 +41,11 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
             .with_current_span(true)
             .with_span_list(false)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+        // colours only on a terminal: redirected output stays plain text
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed(),
     };
     let (otel, provider) = match &config.otel_exporter_otlp_endpoint {
         Some(endpoint) => {
