@@ -5,6 +5,9 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Gauge, Histogram};
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 use std::time::Instant;
 use tracing::{Instrument, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -15,7 +18,7 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 pub async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = request_id(&mut request);
+    let (request_id, request_id_header) = request_id(&mut request);
     let method = method_label(request.method());
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
@@ -36,12 +39,10 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     }
 
     let mut guard = Completion { started, method, route, span: span.clone(), status: None };
-    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    IN_FLIGHT.increment(1.0);
     let mut response = next.run(request).instrument(span).await;
     guard.status = Some(response.status().as_u16());
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    response.headers_mut().insert(REQUEST_ID, request_id_header);
     response
 }
 
@@ -58,19 +59,15 @@ struct Completion {
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+        IN_FLIGHT.decrement(1.0);
         let status = self.status.unwrap_or(CLIENT_CLOSED);
         let elapsed = self.started.elapsed();
-        let labels = [
-            ("method", metrics::SharedString::const_str(self.method)),
-            ("route", metrics::SharedString::from(std::mem::take(&mut self.route))),
-            ("status", status_label(status)),
-        ];
-        metrics::counter!("http_requests_total", &labels).increment(1);
-        metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+        let (requests, duration) = series(self.method, &self.route, status);
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
         self.span.record("http.response.status_code", status);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        let route: &str = &labels[1].1;
+        let route = self.route.as_str();
         let quiet = route.starts_with("/health") || route == "/metrics";
         self.span.in_scope(|| {
             if self.status.is_none() {
@@ -85,6 +82,36 @@ impl Drop for Completion {
             }
         });
     }
+}
+
+static IN_FLIGHT: LazyLock<Gauge> = LazyLock::new(|| metrics::gauge!("http_requests_in_flight"));
+
+type Series = (Counter, Histogram);
+/// (method, status) → route template → handles.
+type SeriesTable = HashMap<(&'static str, u16), HashMap<String, Series>>;
+
+/// Metric handles per (method, status) and route. Resolving a handle from the registry (building
+/// the labelled key, hashing it) costs more than recording; the set of series is bounded by
+/// methods × route templates × statuses, so each is resolved once.
+static SERIES: LazyLock<RwLock<SeriesTable>> = LazyLock::new(Default::default);
+
+fn series(method: &'static str, route: &str, status: u16) -> Series {
+    let read = SERIES.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(found) = read.get(&(method, status)).and_then(|routes| routes.get(route)) {
+        return found.clone();
+    }
+    drop(read);
+    let labels = [
+        ("method", metrics::SharedString::const_str(method)),
+        ("route", metrics::SharedString::from(route.to_owned())),
+        ("status", status_label(status)),
+    ];
+    let created = (
+        metrics::counter!("http_requests_total", &labels),
+        metrics::histogram!("http_request_duration_seconds", &labels),
+    );
+    let mut write = SERIES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    write.entry((method, status)).or_default().entry(route.to_owned()).or_insert(created).clone()
 }
 
 /// Status codes as label values without formatting one per request.
@@ -148,7 +175,7 @@ const MAX_REQUEST_ID: usize = 128;
 /// The request's id: the client's `x-request-id` when it is short and made of safe characters
 /// (so it cannot inject log noise), else a new UUID. Written back into the request so every
 /// later layer and the problem renderer see the same one.
-fn request_id(request: &mut Request) -> String {
+fn request_id(request: &mut Request) -> (String, HeaderValue) {
     let supplied = request.headers().get(REQUEST_ID).and_then(|v| {
         let bytes = v.as_bytes();
         let safe = !bytes.is_empty()
@@ -157,8 +184,8 @@ fn request_id(request: &mut Request) -> String {
         safe.then(|| v.to_str().ok().map(str::to_owned)).flatten()
     });
     let id = supplied.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID, value);
-    }
-    id
+    // both forms are valid header text by construction (checked above, or a UUID)
+    let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    request.headers_mut().insert(REQUEST_ID, header.clone());
+    (id, header)
 }
