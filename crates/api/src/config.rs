@@ -6,7 +6,6 @@ use std::time::Duration;
 pub struct ApiConfig {
     pub service_name: String,
     pub version: String,
-    pub production: bool,
     /// Handler deadline; past it the client gets 503 problem+json and the work is dropped.
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
@@ -16,8 +15,6 @@ pub struct ApiConfig {
     pub health_check_timeout: Duration,
     /// Seconds sent in `Retry-After` with 503s (maintenance, draining, unavailable dependency).
     pub retry_after: Duration,
-    /// Serve `/api/v1/dev-config` (the web frontend's zero-setup demo). Refused in production.
-    pub dev_endpoints: bool,
     /// Peers whose `X-Forwarded-For` names the client (load balancers, the mesh).
     pub trusted_proxies: Vec<freeagentics_core::net::TrustedProxy>,
 }
@@ -27,13 +24,11 @@ impl Default for ApiConfig {
         Self {
             service_name: "freeagentics".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            production: false,
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             cors_origins: vec!["http://localhost:3000".to_owned()],
             health_check_timeout: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),
-            dev_endpoints: false,
             trusted_proxies: Vec::new(),
         }
     }

@@ -94,13 +94,11 @@ impl Application {
         let api = ApiConfig {
             service_name: config.otel_service_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            production: config.is_production(),
             request_timeout: config.request_timeout(),
             max_body_bytes: config.max_body_bytes,
             cors_origins: config.cors_origins(),
             health_check_timeout: Duration::from_millis(config.health_check_timeout_ms),
             retry_after: Duration::from_secs(5),
-            dev_endpoints: config.dev_endpoints,
             trusted_proxies: config.trusted_proxies(),
         };
         let lifecycle = Arc::new(Lifecycle::default());

@@ -56,10 +56,6 @@ impl RedisPool {
         self.timeout
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// A pooled connection. Errors here mean Redis is unreachable: callers degrade, never fail.
     pub async fn connection(&self) -> Result<deadpool_redis::Connection, RedisError> {
         self.pool.get().await.map_err(|e| RedisError::Unavailable(e.to_string()))

@@ -31,7 +31,8 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
-fn digest(token: &str) -> String {
+/// The stored form of a refresh token.
+pub fn refresh_digest(token: &str) -> String {
     let hash = Sha256::digest(token.as_bytes());
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -55,7 +56,7 @@ pub async fn issue_pair(state: &AppState, user: &User, family: Option<Uuid>) -> 
         .insert_refresh_token(NewRefreshToken {
             user_id: user.id,
             family_id: family.unwrap_or_else(Uuid::now_v7),
-            token_hash: digest(&refresh_token),
+            token_hash: refresh_digest(&refresh_token),
             expires_at: OffsetDateTime::now_utc() + refresh_ttl,
         })
         .await?;
@@ -76,7 +77,7 @@ fn count(outcome: &'static str) {
 /// store, so a demotion or deactivation takes effect at the next refresh at the latest.
 pub async fn refresh(state: &AppState, presented: &str, ip: Option<String>) -> Result<(User, TokenPair), ApiError> {
     let invalid = || ApiError::Unauthorized("invalid, expired or revoked refresh token".to_owned());
-    let token = match state.store.refresh_token_by_hash(&digest(presented)).await {
+    let token = match state.store.refresh_token_by_hash(&refresh_digest(presented)).await {
         Ok(token) => token,
         Err(StoreError::NotFound) => {
             count("invalid");
@@ -112,7 +113,7 @@ pub async fn refresh(state: &AppState, presented: &str, ip: Option<String>) -> R
     let pair = issue_pair(state, &user, Some(token.family_id)).await?;
     // A revocation (reuse elsewhere, password change, deactivation) may have committed between
     // the rotation and the insert above, missing the new token: look again, and revoke it too.
-    if state.store.refresh_token_by_hash(&digest(presented)).await?.revoked_at.is_some() {
+    if state.store.refresh_token_by_hash(&refresh_digest(presented)).await?.revoked_at.is_some() {
         state.store.revoke_family(token.family_id, OffsetDateTime::now_utc()).await?;
         count("invalid");
         return Err(invalid());
@@ -127,9 +128,4 @@ pub async fn revoke_sessions(state: &AppState, user_id: Uuid) -> Result<(), ApiE
     let now = OffsetDateTime::now_utc();
     state.store.revoke_user_tokens(user_id, now).await?;
     Ok(())
-}
-
-/// The store form of a refresh token, for callers that revoke one family by token.
-pub fn refresh_digest(token: &str) -> String {
-    digest(token)
 }

@@ -47,9 +47,3 @@ pub fn render() -> String {
     metric("process_threads", "gauge", "Number of OS threads in the process.", threads as f64);
     out
 }
-
-/// Resident set size in bytes, for health output and benchmarks.
-pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    statm.split_whitespace().nth(1)?.parse::<u64>().ok().map(|pages| pages * PAGE_SIZE)
-}
