@@ -79,28 +79,33 @@ pub async fn live(State(state): State<AppState>) -> Json<Liveness> {
     ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let budget = state.config.health_check_timeout;
-    let started = Instant::now();
-    let ping = tokio::time::timeout(budget, state.store.ping()).await;
-    let database_latency = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    // both probes at once: readiness latency is the slower one, not the sum
+    let redis_probe = async {
+        match &state.redis {
+            Some(redis) => Some(timed(budget, redis.ping()).await),
+            None => None,
+        }
+    };
+    let ((ping, database_latency), redis_probe) = tokio::join!(timed(budget, state.store.ping()), redis_probe);
     // A saturated pool is load, not an outage: if every replica left the load balancer because
     // its pool was busy, load would become a full outage. Stay ready and say so.
     let pool = state.store.pool_stats();
     let database = match ping {
-        Ok(Ok(())) => "up",
+        Some(Ok(())) => "up",
         // sqlx also times out acquiring when it cannot connect at all: only a full, busy pool
         // is saturation
-        Ok(Err(freeagentics_store::StoreError::PoolExhausted)) if pool.size >= pool.max && pool.idle == 0 => {
+        Some(Err(freeagentics_store::StoreError::PoolExhausted)) if pool.size >= pool.max && pool.idle == 0 => {
             "saturated"
         }
         _ => "down",
     };
     let database_up = database != "down";
-    let redis = match &state.redis {
+    let redis = match redis_probe {
         None => RedisCheck { status: "disabled", backend: "in-process", latency_ms: None },
-        Some(redis) => {
-            let (up, latency) = timed(budget, async { redis.ping().await.is_ok() }).await;
+        Some((result, latency)) => {
+            let up = matches!(result, Some(Ok(_)));
             metrics::gauge!("freeagentics_redis_up").set(if up { 1.0 } else { 0.0 });
-            RedisCheck { status: up_down(up), backend: "redis", latency_ms: Some(latency) }
+            RedisCheck { status: if up { "up" } else { "down" }, backend: "redis", latency_ms: Some(latency) }
         }
     };
     let draining = state.lifecycle.is_draining();
@@ -137,13 +142,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     response
 }
 
-fn up_down(up: bool) -> &'static str {
-    if up { "up" } else { "down" }
-}
-
-/// Runs a probe under the budget; a probe that times out counts as down.
-async fn timed(budget: Duration, probe: impl Future<Output = bool>) -> (bool, f64) {
+/// Runs a probe under the budget: its result (`None` when it timed out) and its latency in
+/// milliseconds, rounded to 0.01.
+async fn timed<T>(budget: Duration, probe: impl Future<Output = T>) -> (Option<T>, f64) {
     let started = Instant::now();
-    let up = tokio::time::timeout(budget, probe).await.unwrap_or(false);
-    (up, (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0)
+    let result = tokio::time::timeout(budget, probe).await.ok();
+    (result, (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0)
 }
