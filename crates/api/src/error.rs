@@ -184,14 +184,22 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyRequests { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => {
-                // rounded up: a client that waits exactly this long must find the limit lifted
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                headers.insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
             _ => {}
         }
         self.to_problem().into_response_with(status, response)
     }
+}
+
+/// Whole seconds, rounded up (a client that waits exactly this long must find the limit lifted),
+/// and at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+pub(crate) fn retry_after_value(wait: Duration) -> HeaderValue {
+    HeaderValue::from(retry_after_seconds(wait))
 }
 
 impl From<ValidationErrors> for ApiError {

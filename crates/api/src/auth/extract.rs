@@ -44,8 +44,7 @@ impl FromRequestParts<AppState> for AuthUser {
             return Ok(user.clone());
         }
         let unauthorized = || ApiError::Unauthorized(INVALID.to_owned());
-        let token = bearer(parts).ok_or_else(unauthorized)?;
-        let claims = state.keys.verify(token).ok_or_else(unauthorized)?;
+        let claims = bearer_claims(parts, state).ok_or_else(unauthorized)?;
         if state.denylist.is_revoked(&claims.jti.to_string()).await {
             return Err(unauthorized());
         }
@@ -125,8 +124,18 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for Authorized<P> {
     }
 }
 
-/// The subject of a validly signed access token, without the store and denylist checks: enough
-/// to choose a rate-limit budget, never enough to authorize.
-pub fn bearer_subject(parts: &Parts, state: &AppState) -> Option<uuid::Uuid> {
-    bearer(parts).and_then(|token| state.keys.verify(token)).map(|claims| claims.sub)
+/// The claims of the request's bearer token if its signature and registered claims verify —
+/// without the store and denylist checks, so enough to choose a rate-limit budget, never enough to
+/// authorize. Verified once per request: the result is kept in the request's extensions.
+pub fn bearer_claims(parts: &mut Parts, state: &AppState) -> Option<AccessClaims> {
+    if let Some(Verified(claims)) = parts.extensions.get::<Verified>() {
+        return claims.clone();
+    }
+    let claims = bearer(parts).and_then(|token| state.keys.verify(token));
+    parts.extensions.insert(Verified(claims.clone()));
+    claims
 }
+
+/// Outcome of verifying the bearer token, cached per request (extensions cannot come from clients).
+#[derive(Clone)]
+struct Verified(Option<AccessClaims>);

@@ -26,7 +26,7 @@ pub fn render(request_id: Option<String>, mut response: Response) -> Response {
     let error = ApiError::from_status(status);
     let headers = response.headers_mut();
     if let ApiError::Unavailable { retry_after, .. } | ApiError::TooManyRequests { retry_after, .. } = &error {
-        headers.entry(header::RETRY_AFTER).or_insert(HeaderValue::from(retry_after.as_secs().max(1)));
+        headers.entry(header::RETRY_AFTER).or_insert(crate::error::retry_after_value(*retry_after));
     }
     if matches!(error, ApiError::Unauthorized(_)) {
         headers.entry(header::WWW_AUTHENTICATE).or_insert(HeaderValue::from_static("Bearer"));

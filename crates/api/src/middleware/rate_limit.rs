@@ -128,11 +128,11 @@ pub async fn limit(state: AppState, request: Request, next: Next) -> Response {
     else {
         return next.run(request).await;
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let limits = state.rate_limits.get(class);
     let ip = ClientIp::from_parts(&parts, &state).0;
     // a valid signature is enough to pick the user's budget; full checks happen in the handler
-    let user = crate::auth::bearer_subject(&parts, &state);
+    let user = crate::auth::bearer_claims(&mut parts, &state).map(|claims| claims.sub);
     let (identity, requests) = match user {
         Some(id) => (format!("u:{id}"), limits.authenticated),
         None => (format!("ip:{}", freeagentics_core::net::limit_key(ip)), limits.anonymous),
@@ -154,7 +154,7 @@ pub async fn limit(state: AppState, request: Request, next: Next) -> Response {
         }
         let mut response = ApiError::TooManyRequests {
             detail: format!("rate limit for `{}` exceeded; retry later", class.as_str()),
-            retry_after: ceil(decision.retry_after),
+            retry_after: decision.retry_after,
         }
         .into_response();
         set_headers(response.headers_mut(), &decision);
@@ -165,12 +165,8 @@ pub async fn limit(state: AppState, request: Request, next: Next) -> Response {
     response
 }
 
-fn ceil(duration: Duration) -> Duration {
-    Duration::from_secs(duration.as_secs() + u64::from(duration.subsec_nanos() > 0))
-}
-
 fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
-    let reset = ceil(decision.reset_after).as_secs();
+    let reset = crate::error::retry_after_seconds(decision.reset_after);
     for (name, value) in [
         ("ratelimit-limit", u64::from(decision.limit)),
         ("ratelimit-remaining", u64::from(decision.remaining)),
