@@ -203,7 +203,7 @@ check "yamllint" yamllint --strict deploy docker .yamllint.yaml
 
 shell_lint() {
   local scripts=()
-  mapfile -t scripts < <(find deploy .ci -name '*.sh' -type f | sort)
+  mapfile -t scripts < <(find deploy .ci benches -name '*.sh' -type f | sort)
   shellcheck -x "${scripts[@]}"
   checks extract-shell "$RENDER" "$WORK/embedded"
   shellcheck "$WORK"/embedded/*

@@ -7,6 +7,9 @@
 
 use axum::{Json, Router, routing::get};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:18001".to_owned());

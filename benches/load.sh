@@ -2,13 +2,15 @@
 # Load benchmarks of the service against a bare axum handler, in the same run with the same load
 # settings. Prints a Markdown table for docs/PERFORMANCE.md.
 #
-#   benches/load.sh [--duration 15s] [--connections 32] [--threads 2]
+#   benches/load.sh [--duration 15s] [--connections 32] [--threads 2] [--rounds 3]
 #
 # Needs wrk (Debian package `wrk`) and curl. Builds release binaries, runs everything on loopback
 # with the embedded profile, rate limiting off (we measure the stack, not the limiter's 429s), and
 # stops what it started. Login throttling is raised too: one account signing in 50 times at once
 # from one address is exactly what it exists to stop. Measures:
-#   1. GET /health through the full middleware stack vs. the bare axum handler (req/s, p50, p99)
+#   1. GET /health through the full middleware stack vs. the bare axum handler (req/s, p50, p99),
+#      in alternating rounds (bare, service, bare, ...) reporting each one's median round: wrk
+#      shares the cores with both servers, and one pair of runs swings by ±15 % on a busy machine
 #   2. RSS idle and under load
 #   3. the cost of an authenticated GET /api/v1/auth/me (JWT check + denylist + user load)
 #   4. login p99 with 50 concurrent logins vs. one login alone, and GET /health p99 meanwhile
@@ -17,12 +19,14 @@ set -euo pipefail
 DURATION=15s
 CONNECTIONS=32
 THREADS=2
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+ROUNDS=3
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -76,8 +80,15 @@ run_wrk() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | sum
 IDLE_SERVICE=$(rss_mib $SERVICE_PID)
 IDLE_BARE=$(rss_mib $BARE_PID)
 
-read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR < <(run_wrk "http://$BARE/health")
-read -r SVC_RPS SVC_P50 SVC_P99 SVC_ERR < <(run_wrk "http://$SERVICE/health")
+for _ in $(seq 1 "$ROUNDS"); do
+  run_wrk "http://$BARE/health" >>"$WORK/bare.rounds"
+  run_wrk "http://$SERVICE/health" >>"$WORK/service.rounds"
+done
+# the round with the median requests/s (lines are "req/s p50 p99 non-2xx")
+median_round() { sort -n -k1,1 "$1" | awk '{line[NR] = $0} END {print line[int((NR + 1) / 2)]}'; }
+read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR < <(median_round "$WORK/bare.rounds")
+read -r SVC_RPS SVC_P50 SVC_P99 SVC_ERR < <(median_round "$WORK/service.rounds")
+ROUND_RATIOS=$(paste -d' ' "$WORK/service.rounds" "$WORK/bare.rounds" | awk '{printf "%s%.0f %%", (NR > 1 ? ", " : ""), 100 * $1 / $5}')
 LOAD_SERVICE=$(rss_mib $SERVICE_PID)
 
 # an account and a token for the authenticated runs
@@ -104,7 +115,7 @@ PEAK_SERVICE=$(rss_mib $SERVICE_PID)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f %%", 100 * a / b}'; }
 
 cat <<MD
-Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency on loopback.
+Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency on loopback; /health rows: median of $ROUNDS alternating rounds.
 
 | run | requests/s | p50 | p99 | non-2xx |
 |---|---|---|---|---|
@@ -115,7 +126,7 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 | login, 50 concurrent clients | $CONC_RPS | $CONC_P50 | $CONC_P99 | $CONC_ERR |
 | \`GET /health\` during the 50 logins (4 connections) | $HL_RPS | $HL_P50 | $HL_P99 | $HL_ERR |
 
-- full stack vs bare handler throughput: $(ratio "$SVC_RPS" "$BARE_RPS")
+- full stack vs bare handler throughput: $(ratio "$SVC_RPS" "$BARE_RPS") (medians; round by round: $ROUND_RATIOS)
 - \`/auth/me\` vs \`/health\` throughput: $(ratio "$ME_RPS" "$SVC_RPS")
-- RSS: service idle $IDLE_SERVICE MiB, after the /health run $LOAD_SERVICE MiB, after the login runs $PEAK_SERVICE MiB; bare handler idle $IDLE_BARE MiB
+- RSS: service idle $IDLE_SERVICE MiB, after the /health rounds $LOAD_SERVICE MiB, after the login runs $PEAK_SERVICE MiB; bare handler idle $IDLE_BARE MiB
 MD

@@ -93,3 +93,43 @@ async fn slow_requests_time_out_with_503() {
     assert!(lower.contains("content-type: application/problem+json"), "{response}");
     assert!(lower.contains("retry-after:"), "{response}");
 }
+
+/// The body limit holds at its edge, whether the size is announced (`Content-Length`, refused
+/// before the body is read) or only discovered while reading a chunked body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_limit_holds_at_its_edge() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let options = crate::helpers::Options::new(crate::helpers::Backend::Sqlite).with("MAX_BODY_BYTES", "1024");
+    let app = crate::helpers::TestApp::spawn_with(options).await.unwrap();
+    // a JSON body of exactly `len` bytes: an object padded with whitespace
+    let body = |len: usize| format!("{{}}{}", " ".repeat(len - 2));
+    let register = |len: usize| {
+        app.client
+            .post(app.url("/api/v1/auth/register"))
+            .header("content-type", "application/json")
+            .body(body(len))
+            .send()
+    };
+    let at_limit = register(1024).await.unwrap();
+    assert_eq!(at_limit.status(), StatusCode::UNPROCESSABLE_ENTITY, "read and validated, not refused for size");
+    problem(register(1025).await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    let chunked = |len: usize| async move {
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let payload = body(len);
+        let request = format!(
+            "POST /api/v1/auth/register HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{payload}\r\n0\r\n\r\n",
+            payload.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        socket.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    let within = chunked(1024).await;
+    assert!(within.starts_with("HTTP/1.1 422"), "{within}");
+    let over = chunked(1025).await;
+    assert!(over.starts_with("HTTP/1.1 413"), "{over}");
+    assert!(over.to_ascii_lowercase().contains("content-type: application/problem+json"), "{over}");
+}

@@ -1,11 +1,17 @@
 //! Routes. Documented routes are registered through `utoipa_axum::routes!`, so the OpenAPI spec is
 //! generated from the same declarations that serve requests.
-use crate::middleware::stack;
+use crate::middleware::compression::CompressLayer;
+use crate::middleware::normalize::trim_trailing_slash;
+use crate::middleware::stack::StackLayer;
 use crate::routes::{audit_events, auth, health, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::Response;
 use axum::routing::get;
-use tower::Layer as _;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use tower::{Service, ServiceBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
@@ -30,27 +36,34 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_events::list))
 }
 
-/// The whole application: documented routes, probe aliases, docs UI, 404 fallback, and the
-/// middleware stack around all of it.
+/// The whole application: documented routes, probe aliases, docs UI, the 404 fallback, and the
+/// middleware stack (`middleware::stack`) around each of them — inside the router, so the stack
+/// knows the matched route template.
 pub fn build_router(state: AppState) -> Router {
     let (routes, spec) = documented_routes().split_for_parts();
-    let router = routes
+    routes
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, spec))
-        .fallback(|| async { ApiError::NotFound });
-    stack::apply(router, &state).with_state(state)
+        .fallback(|| async { ApiError::NotFound })
+        .layer(StackLayer::new(state.clone()))
+        .with_state(state)
 }
 
-/// The router as the service `axum::serve` runs: path normalisation wraps it from outside.
+/// What `axum::serve` runs, outermost first: compression, the body limit for extractors, path
+/// normalisation (before routing, so `/api/v1/users/` finds its route), the router.
 pub fn into_service(
-    router: Router,
-) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<MapRequestRouter, std::net::SocketAddr> {
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
+    impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static,
+    SocketAddr,
+> {
     use axum::ServiceExt as _;
-    let normalized = tower::util::MapRequestLayer::new(crate::middleware::normalize::trim_trailing_slash as fn(_) -> _)
-        .layer(router);
-    normalized.into_make_service_with_connect_info::<std::net::SocketAddr>()
+    let max_body_bytes = state.config.max_body_bytes;
+    ServiceBuilder::new()
+        .layer(CompressLayer)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .map_request(trim_trailing_slash)
+        .service(build_router(state))
+        .into_make_service_with_connect_info::<SocketAddr>()
 }
-
-/// The router behind path normalisation.
-pub type MapRequestRouter = tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;

@@ -5,7 +5,7 @@ use crate::config::{Config, Database};
 use anyhow::Context as _;
 use freeagentics_api::auth::PasswordHasher;
 use freeagentics_api::observability::registry;
-use freeagentics_api::{ApiConfig, App, AppState, Lifecycle, build_router};
+use freeagentics_api::{ApiConfig, App, AppState, Lifecycle};
 use freeagentics_shared_state::{RedisOptions, RedisPool};
 use freeagentics_store::{PostgresOptions, SqliteOptions, Store, connect_postgres, connect_sqlite};
 use secrecy::ExposeSecret;
@@ -168,7 +168,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, drain, shutdown_timeout, tasks, cancel } = self;
         let addr = listener.local_addr().ok();
-        let app = freeagentics_api::router::into_service(build_router(state.clone()));
+        let app = freeagentics_api::router::into_service(state.clone());
         let stop_accepting = CancellationToken::new();
         let server = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(server.into_future());

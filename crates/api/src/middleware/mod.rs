@@ -1,4 +1,6 @@
-//! The HTTP stack, one concern per file; `stack::apply` is the only place the order is decided.
+//! The HTTP stack, one concern per file; `stack.rs` is the only place the order is decided.
+pub mod compression;
+pub mod cors;
 pub mod maintenance;
 pub mod normalize;
 pub mod observe;

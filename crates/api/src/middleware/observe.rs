@@ -2,72 +2,100 @@
 //! (`/api/v1/users/{id}`), never the raw path: raw paths explode label cardinality and leak ids.
 //! The query string and headers are never recorded (tokens travel in both).
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, HeaderValue, Method};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use metrics::{Counter, Gauge, Histogram};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
+use std::sync::LazyLock;
 use std::time::Instant;
-use tracing::{Instrument, field};
+use tracing::field;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-pub const REQUEST_ID: &str = "x-request-id";
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// Label for requests no route matched, so 404 scans cannot create new series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-pub async fn observe(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let (request_id, request_id_header) = request_id(&mut request);
-    let method = method_label(request.method());
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!(
-        "http_request",
-        otel.name = %format_args!("{method} {route}"),
-        otel.kind = "server",
-        http.request.method = method,
-        http.route = %route,
-        request_id = %request_id,
-        user_id = field::Empty,
-        http.response.status_code = field::Empty,
-    );
-    // W3C traceparent from the caller (or the mesh) becomes this span's parent
-    if request.headers().contains_key("traceparent") {
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
-        let _ = span.set_parent(parent);
-    }
-
-    let mut guard = Completion { started, method, route, span: span.clone(), status: None };
-    IN_FLIGHT.increment(1.0);
-    let mut response = next.run(request).instrument(span).await;
-    guard.status = Some(response.status().as_u16());
-    response.headers_mut().insert(REQUEST_ID, request_id_header);
-    response
-}
-
-/// Measures and logs a request when it ends — including when the client goes away and the
-/// request future is dropped mid-flight (recorded as status 499, nginx's "client closed request"),
-/// so the in-flight gauge can never drift.
-struct Completion {
+/// One request being observed. Dropping it measures and logs the request — including when the
+/// client goes away and the request future is dropped mid-flight (recorded as status 499, nginx's
+/// "client closed request"), so the in-flight gauge can never drift.
+#[derive(Debug)]
+pub struct Observation {
     started: Instant,
     method: &'static str,
-    route: String,
+    /// Moved into the response's headers when it is complete.
+    request_id: Option<HeaderValue>,
+    route: Route,
     span: tracing::Span,
     status: Option<u16>,
 }
 
-impl Drop for Completion {
+impl Observation {
+    /// Starts observing: settles the request id and opens the span (continuing a W3C
+    /// `traceparent`). Runs inside the router, which has put the matched route into the request.
+    pub fn start(request: &Request) -> Self {
+        let started = Instant::now();
+        let request_id = request_id(request.headers());
+        let method = method_label(request.method());
+        let route = Route(request.extensions().get::<MatchedPath>().cloned());
+        let span = tracing::info_span!(
+            "http_request",
+            otel.name = field::Empty,
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = route.as_str(),
+            request_id = id_text(&request_id),
+            user_id = field::Empty,
+            http.response.status_code = field::Empty,
+        );
+        if request.headers().contains_key(&TRACEPARENT) {
+            let parent =
+                opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+            let _ = span.set_parent(parent);
+        }
+        if !span.is_disabled() {
+            span.record("otel.name", format!("{method} {}", route.as_str()));
+        }
+        IN_FLIGHT.increment(1.0);
+        Observation { started, method, request_id: Some(request_id), route, span, status: None }
+    }
+
+    /// When the request arrived.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_ref().map_or("", id_text)
+    }
+
+    /// The request was answered: echo its id; the measurement happens on drop.
+    pub fn complete(mut self, mut response: Response) -> Response {
+        self.status = Some(response.status().as_u16());
+        if let Some(id) = self.request_id.take() {
+            response.headers_mut().insert(REQUEST_ID.clone(), id);
+        }
+        response
+    }
+}
+
+impl Drop for Observation {
     fn drop(&mut self) {
         IN_FLIGHT.decrement(1.0);
         let status = self.status.unwrap_or(CLIENT_CLOSED);
         let elapsed = self.started.elapsed();
-        let (requests, duration) = series(self.method, &self.route, status);
-        requests.increment(1);
-        duration.record(elapsed.as_secs_f64());
+        let route = self.route.as_str();
+        record(self.method, route, status, elapsed.as_secs_f64());
+        if self.span.is_disabled() {
+            return;
+        }
         self.span.record("http.response.status_code", status);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        let route = self.route.as_str();
         let quiet = route.starts_with("/health") || route == "/metrics";
         self.span.in_scope(|| {
             if self.status.is_none() {
@@ -84,34 +112,51 @@ impl Drop for Completion {
     }
 }
 
+/// The matched route template; none for requests no route matched.
+#[derive(Debug)]
+struct Route(Option<MatchedPath>);
+
+impl Route {
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+    }
+}
+
 static IN_FLIGHT: LazyLock<Gauge> = LazyLock::new(|| metrics::gauge!("http_requests_in_flight"));
 
 type Series = (Counter, Histogram);
+/// A fast hash is safe here: keys are route templates, methods and statuses, never client input.
+type Fast = foldhash::fast::FixedState;
 /// (method, status) → route template → handles.
-type SeriesTable = HashMap<(&'static str, u16), HashMap<String, Series>>;
+type SeriesTable = HashMap<(&'static str, u16), HashMap<String, Series, Fast>, Fast>;
 
-/// Metric handles per (method, status) and route. Resolving a handle from the registry (building
-/// the labelled key, hashing it) costs more than recording; the set of series is bounded by
-/// methods × route templates × statuses, so each is resolved once.
-static SERIES: LazyLock<RwLock<SeriesTable>> = LazyLock::new(Default::default);
+thread_local! {
+    /// Each thread's handles for the series it has recorded. Resolving a handle from the registry
+    /// (building the labelled key, hashing it) costs more than recording, and a shared table would
+    /// bounce its lock and the handles' reference counts between cores on every request; the set
+    /// of series is bounded by methods × route templates × statuses.
+    static SERIES: RefCell<SeriesTable> = RefCell::default();
+}
 
-fn series(method: &'static str, route: &str, status: u16) -> Series {
-    let read = SERIES.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(found) = read.get(&(method, status)).and_then(|routes| routes.get(route)) {
-        return found.clone();
-    }
-    drop(read);
-    let labels = [
-        ("method", metrics::SharedString::const_str(method)),
-        ("route", metrics::SharedString::from(route.to_owned())),
-        ("status", status_label(status)),
-    ];
-    let created = (
-        metrics::counter!("http_requests_total", &labels),
-        metrics::histogram!("http_request_duration_seconds", &labels),
-    );
-    let mut write = SERIES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    write.entry((method, status)).or_default().entry(route.to_owned()).or_insert(created).clone()
+fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
+    SERIES.with_borrow_mut(|table| {
+        let routes = table.entry((method, status)).or_default();
+        if let Some((requests, duration)) = routes.get(route) {
+            requests.increment(1);
+            duration.record(seconds);
+            return;
+        }
+        let labels = [
+            ("method", metrics::SharedString::const_str(method)),
+            ("route", metrics::SharedString::from(route.to_owned())),
+            ("status", status_label(status)),
+        ];
+        let requests = metrics::counter!("http_requests_total", &labels);
+        let duration = metrics::histogram!("http_request_duration_seconds", &labels);
+        requests.increment(1);
+        duration.record(seconds);
+        routes.insert(route.to_owned(), (requests, duration));
+    });
 }
 
 /// Status codes as label values without formatting one per request.
@@ -173,19 +218,24 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
 const MAX_REQUEST_ID: usize = 128;
 
 /// The request's id: the client's `x-request-id` when it is short and made of safe characters
-/// (so it cannot inject log noise), else a new UUID. Written back into the request so every
-/// later layer and the problem renderer see the same one.
-fn request_id(request: &mut Request) -> (String, HeaderValue) {
-    let supplied = request.headers().get(REQUEST_ID).and_then(|v| {
+/// (so it cannot inject log noise), else a new UUID.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let supplied = headers.get(&REQUEST_ID).filter(|v| {
         let bytes = v.as_bytes();
-        let safe = !bytes.is_empty()
+        !bytes.is_empty()
             && bytes.len() <= MAX_REQUEST_ID
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-        safe.then(|| v.to_str().ok().map(str::to_owned)).flatten()
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
     });
-    let id = supplied.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    // both forms are valid header text by construction (checked above, or a UUID)
-    let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    request.headers_mut().insert(REQUEST_ID, header.clone());
-    (id, header)
+    if let Some(id) = supplied {
+        return id.clone();
+    }
+    let mut text = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    // a UUID is valid header text
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A request id as text; both kinds are ASCII by construction.
+fn id_text(id: &HeaderValue) -> &str {
+    id.to_str().unwrap_or_default()
 }

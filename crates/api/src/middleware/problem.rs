@@ -6,9 +6,9 @@ use axum::response::Response;
 /// Gives every error response the problem+json shape with `instance` = the request id: ours get
 /// the id filled in, and bare statuses from the router or tower layers (404, 405, 408, 413) are
 /// rebuilt from their status, keeping headers such as `Allow`.
-pub fn render(request_id: Option<String>, mut response: Response) -> Response {
+pub fn render(request_id: &str, mut response: Response) -> Response {
     if let Some(mut problem) = response.extensions_mut().remove::<Problem>() {
-        problem.instance = request_id;
+        problem.instance = Some(request_id.to_owned());
         let status = response.status();
         return problem.into_response_with(status, response);
     }
@@ -32,6 +32,6 @@ pub fn render(request_id: Option<String>, mut response: Response) -> Response {
         headers.entry(header::WWW_AUTHENTICATE).or_insert(HeaderValue::from_static("Bearer"));
     }
     let mut problem = error.to_problem();
-    problem.instance = request_id;
+    problem.instance = Some(request_id.to_owned());
     problem.into_response_with(error.status(), response)
 }

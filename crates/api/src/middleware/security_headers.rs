@@ -1,5 +1,6 @@
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
+use std::sync::LazyLock;
 
 /// API responses are data, never documents: nothing may load, frame or embed them.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -7,23 +8,111 @@ const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'non
 const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
     script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// The headers the original service sent (HSTS, CSP, nosniff, frame deny, referrer and permissions
-/// policy), plus `Cache-Control: no-store` on API routes so tokens and personal data are never cached.
-pub fn apply(path: &str, response: &mut Response) {
-    let is_docs = path.starts_with("/api/docs");
-    let is_api = path.starts_with("/api/") && !is_docs;
-    let headers = response.headers_mut();
-    let mut set = |name: HeaderName, value: &'static str| {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+/// Which header set a path gets, decided from the request before it is handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathClass {
+    /// `/api/...`: also `Cache-Control: no-store`, so tokens and personal data are never cached.
+    Api,
+    /// The docs UI: a CSP that lets its own assets load.
+    Docs,
+    /// Probes, metrics, anything else.
+    Other,
+}
+
+impl PathClass {
+    pub fn of(path: &str) -> Self {
+        if path.starts_with(crate::router::DOCS_PATH) {
+            PathClass::Docs
+        } else if path.starts_with("/api/") {
+            PathClass::Api
+        } else {
+            PathClass::Other
+        }
+    }
+}
+
+/// Room for the set plus what handlers and the rest of the stack add, so no response's map grows.
+const CAPACITY: usize = 24;
+
+/// One finished header map per path class, cloned for each response: a clone copies entries
+/// without hashing them, where inserting the set one by one hashed and probed each header and
+/// grew every response's map (docs/PERFORMANCE.md).
+static TEMPLATES: LazyLock<[HeaderMap; 3]> =
+    LazyLock::new(|| [PathClass::Api, PathClass::Docs, PathClass::Other].map(template));
+
+fn template(class: PathClass) -> HeaderMap {
+    // the headers the original service sent (HSTS, CSP, nosniff, frame deny, referrer and
+    // permissions policy), and COOP
+    let common = [
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ];
+    let mut headers = HeaderMap::with_capacity(CAPACITY);
+    for (name, value) in common {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    let csp = if class == PathClass::Docs { DOCS_CSP } else { API_CSP };
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    if class == PathClass::Api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    // responses differ by origin (the CORS allow headers): caches must keep them apart
+    headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    headers
+}
+
+/// The security headers, `Cache-Control: no-store` on API routes so tokens and personal data are
+/// never cached, and `Vary: origin`. A header the response already has wins over the set's.
+pub fn apply(class: PathClass, response: &mut Response) {
+    let index = match class {
+        PathClass::Api => 0,
+        PathClass::Docs => 1,
+        PathClass::Other => 2,
     };
-    set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
-    set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()");
-    set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(header::CONTENT_SECURITY_POLICY, if is_docs { DOCS_CSP } else { API_CSP });
-    if is_api {
-        set(header::CACHE_CONTROL, "no-store");
+    let mut headers = TEMPLATES[index].clone();
+    // `extend` replaces the values of a name it meets, so the response's own ones win
+    headers.extend(std::mem::take(response.headers_mut()));
+    *response.headers_mut() = headers;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse as _;
+
+    #[test]
+    fn every_class_gets_the_set_and_only_api_routes_no_store() {
+        for (path, csp, no_store) in
+            [("/api/v1/users", API_CSP, true), ("/api/docs/index.html", DOCS_CSP, false), ("/health", API_CSP, false)]
+        {
+            let mut response = axum::http::StatusCode::OK.into_response();
+            apply(PathClass::of(path), &mut response);
+            let headers = response.headers();
+            assert_eq!(headers[header::CONTENT_SECURITY_POLICY], csp, "{path}");
+            assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+            assert_eq!(headers[header::VARY], "origin", "{path}");
+            assert_eq!(headers.contains_key(header::CACHE_CONTROL), no_store, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_response_own_headers_win_and_multiple_values_survive() {
+        let mut response = axum::http::StatusCode::OK.into_response();
+        let own = response.headers_mut();
+        own.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+        own.append(header::VARY, HeaderValue::from_static("origin, access-control-request-method"));
+        own.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+        own.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        apply(PathClass::Api, &mut response);
+        let headers = response.headers();
+        assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=60");
+        assert_eq!(headers.get_all(header::VARY).iter().count(), 1);
+        assert_eq!(headers[header::VARY], "origin, access-control-request-method");
+        assert_eq!(headers.get_all(header::SET_COOKIE).iter().count(), 2);
+        assert_eq!(headers[header::STRICT_TRANSPORT_SECURITY], "max-age=31536000; includeSubDomains");
     }
 }

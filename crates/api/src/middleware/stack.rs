@@ -1,91 +1,319 @@
-//! The middleware stack, outermost first. The order matters and is decided only here:
-//! - `observe` first: it settles the request id (so every later layer, log line and problem body
-//!   can name the request) and sits outside everything that can answer early (CORS, maintenance,
-//!   timeouts) so those responses are measured and logged too;
-//! - compression outside `problem::render`, because the renderer replaces bodies and must never
-//!   swap a body under a `Content-Encoding` header;
-//! - the panic catcher inside the renderer, so a panic's 500 gets its request id.
-use crate::AppState;
-use crate::middleware::{maintenance, observe, problem, rate_limit, security_headers};
-use crate::{ApiConfig, ApiError};
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+//! The middleware stack: one service, applied inside the router (`router::build_router`) so it
+//! knows the matched route template, running every cross-cutting concern in a fixed order:
+//!
+//! 1. observe — request id, span, metrics and the access line; first, so every answer below
+//!    (preflights, maintenance, 413s, 429s, timeouts, panics) is measured, logged and names its
+//!    request;
+//! 2. CORS — preflights answered here; the allow headers go on every other answer, refusals
+//!    included, so a browser can read a 429 or 503;
+//! 3. response finishing — problem+json with the request id, security headers;
+//! 4. admission — maintenance mode, the body size by `Content-Length` (bodies without one are
+//!    capped while they are read: `DefaultBodyLimit` in `router.rs`), then the rate limits;
+//! 5. the handler, under the request timeout (503) and a panic catcher (500 problem).
+//!
+//! Compression and path normalisation wrap the router from outside (`router::into_service`):
+//! problem rendering replaces bodies and must never do so under a `Content-Encoding` header.
+//!
+//! One hand-written service rather than a chain of `from_fn` and tower-http layers: each layer
+//! boundary cost an allocation, a boxed future and a clone of everything below it per request,
+//! which made the stack cost more than the server itself (docs/PERFORMANCE.md). For the same
+//! reason, requests on routes without a rate limit (probes, metrics) skip the async admission.
+use crate::middleware::cors::Cors;
+use crate::middleware::observe::Observation;
+use crate::middleware::security_headers::{self, PathClass};
+use crate::middleware::{maintenance, problem, rate_limit};
+use crate::{ApiError, AppState};
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use std::any::Any;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::Service;
+use tracing::Instrument as _;
 
-pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let config = &state.config;
-    let stack = ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(observe::observe))
-        .layer(cors(config))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn(finish))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
-    router.layer(stack).layer(DefaultBodyLimit::max(config.max_body_bytes))
+/// Builds [`Stack`] around the service it is applied to.
+#[derive(Debug, Clone)]
+pub struct StackLayer {
+    shared: Arc<Shared>,
 }
 
-// Concerns that sit next to each other share one `from_fn` layer: each such layer clones the stack
-// below it for every request, so fewer boundaries measurably cost less (see docs/PERFORMANCE.md).
-
-/// Response finishing: the problem+json shape (with the request id) and the security headers.
-async fn finish(request: Request, next: Next) -> Response {
-    let request_id = request.headers().get(observe::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let path = request.uri().path().to_owned();
-    let mut response = problem::render(request_id, next.run(request).await);
-    security_headers::apply(&path, &mut response);
-    response
-}
-
-/// Admission: maintenance mode first (nothing is served or counted), then the rate limits.
-async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(refusal) = maintenance::refusal(&state, request.uri().path()) {
-        return refusal;
+impl StackLayer {
+    pub fn new(state: AppState) -> Self {
+        let cors = Cors::new(&state.config.cors_origins);
+        StackLayer { shared: Arc::new(Shared { state, cors }) }
     }
-    rate_limit::limit(state, request, next).await
 }
 
-fn cors(config: &ApiConfig) -> CorsLayer {
-    // a predicate over a shared list: the layer is cloned per request, and a plain list would be
-    // copied each time
-    let origins: std::sync::Arc<[HeaderValue]> =
-        config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let expose = [
-        "x-request-id",
-        "retry-after",
-        "ratelimit-limit",
-        "ratelimit-remaining",
-        "ratelimit-reset",
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "etag",
-        "location",
-    ];
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::IF_MATCH,
-            header::IF_NONE_MATCH,
-            HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers(expose.map(HeaderName::from_static))
-        .max_age(std::time::Duration::from_secs(600))
+impl<S> tower::Layer<S> for StackLayer {
+    type Service = Stack<S>;
+
+    fn layer(&self, inner: S) -> Stack<S> {
+        Stack { inner, shared: Arc::clone(&self.shared) }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: AppState,
+    cors: Cors,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stack<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for Stack<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + Unpin + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = StackFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let observation = Observation::start(&request);
+        let span = observation.span().clone();
+        let _entered = span.enter();
+        let shared = &self.shared;
+        let state = &shared.state;
+        let mut ending = Ending { observation, class: PathClass::of(request.uri().path()), origin: None };
+
+        // answers decided from the request head alone
+        if let Some(preflight) = shared.cors.preflight(&request) {
+            return StackFuture::ready(ending.seal(preflight));
+        }
+        ending.origin = shared.cors.allowed_origin(request.headers());
+        if let Some(refusal) = maintenance::refusal(state, request.uri().path()) {
+            return StackFuture::ready(ending.finish(refusal));
+        }
+        let deadline = Deadline { after: state.config.request_timeout, retry_after: state.config.retry_after };
+        let limit = state.config.max_body_bytes;
+        if let Some(length) = declared_length(&request).filter(|length| *length > limit) {
+            let too_large = ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+            if length > limit.saturating_mul(DRAIN_FACTOR) {
+                return StackFuture::ready(ending.finish(too_large));
+            }
+            // read the body before answering: closing a connection with unread data makes the
+            // kernel send a reset, and most clients then lose the 413 and report a network error
+            let body = request.into_body();
+            return StackFuture::boxed(in_span(&span, async move {
+                let _ = tokio::time::timeout(deadline.after, drain(body)).await;
+                Ok(ending.finish(too_large))
+            }));
+        }
+
+        let Some(class) = rate_limit::class_of(state, &request) else {
+            // the common path: straight to the router, nothing to await first
+            return match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+                Ok(future) => StackFuture::routed(future, deadline, ending),
+                Err(panic) => StackFuture::ready(ending.finish(panic_response(panic))),
+            };
+        };
+
+        // the router is called only after admission: it takes a clone's place, the polled one goes
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(shared);
+        StackFuture::boxed(in_span(&span, async move {
+            let admitted = AssertUnwindSafe(async {
+                match rate_limit::admit(&shared.state, class, request).await {
+                    Err(refusal) => refusal,
+                    Ok((request, decision)) => {
+                        let mut response = deadline.settle(deadline.guard(inner.call(request)).await);
+                        rate_limit::set_headers(response.headers_mut(), &decision);
+                        response
+                    }
+                }
+            })
+            .catch_unwind()
+            .await;
+            Ok(ending.finish(admitted.unwrap_or_else(panic_response)))
+        }))
+    }
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The request's future, entering its span while it runs; without the wrapper when the span is
+/// disabled (nothing would be recorded, and the wrapper is one more move and poll per request).
+fn in_span(
+    span: &tracing::Span,
+    future: impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+) -> BoxedResponse {
+    if span.is_disabled() { Box::pin(future) } else { Box::pin(future.instrument(span.clone())) }
+}
+
+/// The stack's future. Requests on unlimited routes (probes, metrics) are polled here directly,
+/// without a boxed `async` block around them, and their deadline timer is only created if the
+/// router does not answer on the first poll — most do, and a timer costs an allocation and a
+/// shared reference count per request.
+pub struct StackFuture<F> {
+    state: State<F>,
+}
+
+enum State<F> {
+    /// Answered without the router (preflight, maintenance, 413), or finished.
+    Ready(Option<Response>),
+    /// Waiting for the router.
+    Routed { future: F, timer: Option<Pin<Box<tokio::time::Sleep>>>, deadline: Deadline, ending: Option<Ending> },
+    /// Admission first (rate-limited routes), or a body to drain.
+    Boxed(BoxedResponse),
+}
+
+impl<F> StackFuture<F> {
+    fn ready(response: Response) -> Self {
+        StackFuture { state: State::Ready(Some(response)) }
+    }
+
+    fn routed(future: F, deadline: Deadline, ending: Ending) -> Self {
+        StackFuture { state: State::Routed { future, timer: None, deadline, ending: Some(ending) } }
+    }
+
+    fn boxed(future: BoxedResponse) -> Self {
+        StackFuture { state: State::Boxed(future) }
+    }
+}
+
+impl<F> std::fmt::Debug for StackFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F> Future for StackFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (response, ending) = match &mut this.state {
+            State::Ready(response) => {
+                let response = response.take().unwrap_or_else(|| {
+                    ApiError::Internal("a finished request was polled again".to_owned()).into_response()
+                });
+                return Poll::Ready(Ok(response));
+            }
+            State::Boxed(future) => return future.as_mut().poll(cx),
+            State::Routed { future, timer, deadline, ending } => {
+                let span = ending.as_ref().map_or_else(tracing::Span::none, |ending| ending.observation.span().clone());
+                let _entered = span.enter();
+                let response = match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *future).poll(cx))) {
+                    Ok(Poll::Ready(Ok(response))) => response,
+                    Ok(Poll::Ready(Err(never))) => match never {},
+                    Err(panic) => panic_response(panic),
+                    Ok(Poll::Pending) => {
+                        let timer = timer.get_or_insert_with(|| {
+                            let started =
+                                ending.as_ref().map_or_else(std::time::Instant::now, |e| e.observation.started());
+                            Box::pin(tokio::time::sleep_until((started + deadline.after).into()))
+                        });
+                        if timer.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        deadline.expired()
+                    }
+                };
+                (response, ending.take())
+            }
+        };
+        // the router's future is done (or abandoned at the deadline): drop it now
+        this.state = State::Ready(None);
+        Poll::Ready(Ok(match ending {
+            Some(ending) => ending.finish(response),
+            None => response,
+        }))
+    }
+}
+
+/// What every answer gets on its way out, whichever path produced it.
+struct Ending {
+    observation: Observation,
+    class: PathClass,
+    /// The request's `Origin` when it is an allowed one.
+    origin: Option<axum::http::HeaderValue>,
+}
+
+impl Ending {
+    fn finish(mut self, mut response: Response) -> Response {
+        Cors::apply(self.origin.take(), &mut response);
+        self.seal(response)
+    }
+
+    /// Problem shape with the request id, security headers, the request id header, measurement.
+    /// Preflights come here directly: they carry their own CORS headers.
+    fn seal(self, response: Response) -> Response {
+        let mut response = problem::render(self.observation.request_id(), response);
+        security_headers::apply(self.class, &mut response);
+        self.observation.complete(response)
+    }
+}
+
+/// The request timeout; a request that outlives it is answered 503 with `Retry-After`.
+#[derive(Clone, Copy)]
+struct Deadline {
+    after: std::time::Duration,
+    retry_after: std::time::Duration,
+}
+
+/// The router's future under the deadline, with panics caught.
+type Guarded<F> = tokio::time::Timeout<futures_util::future::CatchUnwind<AssertUnwindSafe<F>>>;
+type GuardedOutput = Result<Result<Result<Response, Infallible>, Box<dyn Any + Send>>, tokio::time::error::Elapsed>;
+
+impl Deadline {
+    /// Built where the router is called, so the future is not moved again before it runs.
+    fn guard<F: Future>(self, future: F) -> Guarded<F> {
+        tokio::time::timeout(self.after, AssertUnwindSafe(future).catch_unwind())
+    }
+
+    /// The response, a 500 for a panic, or a 503 with `Retry-After` for a request that ran out of time.
+    fn settle(self, outcome: GuardedOutput) -> Response {
+        match outcome {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(never))) => match never {},
+            Ok(Err(panic)) => panic_response(panic),
+            Err(_elapsed) => self.expired(),
+        }
+    }
+
+    /// The 503 for a request that outlived the deadline.
+    fn expired(self) -> Response {
+        ApiError::Unavailable {
+            detail: "the request could not be completed in time; retry later".to_owned(),
+            retry_after: self.retry_after,
+        }
+        .into_response()
+    }
+}
+
+/// Bodies announced up to this many times the limit are read and discarded before the 413 (see
+/// `Stack::call`); larger ones are refused at once.
+const DRAIN_FACTOR: usize = 4;
+
+/// Reads a body to its end, keeping nothing.
+async fn drain(body: axum::body::Body) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    while let Some(Ok(_)) = body.frame().await {}
+}
+
+/// The body size a request announces; unparsable values are left to hyper, which rejects them.
+fn declared_length(request: &Request) -> Option<usize> {
+    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// The panic message stays in the log; the client gets the generic 500.
@@ -96,4 +324,63 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned());
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::PROBLEM_CONTENT_TYPE;
+    use std::time::Duration;
+
+    const DEADLINE: Deadline = Deadline { after: Duration::from_secs(30), retry_after: Duration::from_secs(7) };
+
+    async fn body_text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_generic_500_problem() {
+        let handler = async {
+            if DEADLINE.after > Duration::ZERO {
+                panic!("secret internal detail");
+            }
+            Ok::<Response, Infallible>(StatusCode::OK.into_response())
+        };
+        let response = DEADLINE.settle(DEADLINE.guard(handler).await);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+        let body = body_text(response).await;
+        assert!(!body.contains("secret internal detail"), "the panic message stays in the log: {body}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_past_the_deadline_becomes_503_with_retry_after() {
+        let handler = async {
+            tokio::time::sleep(Duration::from_secs(31)).await;
+            Ok::<Response, Infallible>(StatusCode::OK.into_response())
+        };
+        let response = DEADLINE.settle(DEADLINE.guard(handler).await);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_within_the_deadline_is_answered_as_is() {
+        let handler = async {
+            tokio::time::sleep(Duration::from_secs(29)).await;
+            Ok::<Response, Infallible>(StatusCode::CREATED.into_response())
+        };
+        assert_eq!(DEADLINE.settle(DEADLINE.guard(handler).await).status(), StatusCode::CREATED);
+    }
+
+    #[test]
+    fn declared_length_reads_content_length_only_when_it_is_a_number() {
+        let with = |value: &str| {
+            Request::builder().header(header::CONTENT_LENGTH, value).body(axum::body::Body::empty()).unwrap()
+        };
+        assert_eq!(declared_length(&with("1048577")), Some(1_048_577));
+        assert_eq!(declared_length(&with("lots")), None);
+        assert_eq!(declared_length(&Request::new(axum::body::Body::empty())), None);
+    }
 }
