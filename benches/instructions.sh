@@ -44,13 +44,14 @@ count() {
   PID=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
   wrk -t1 -c4 -d2s "http://127.0.0.1:$port/health" >/dev/null
-  callgrind_control --zero "$PID" >/dev/null
+  callgrind_control --zero "$PID" >/dev/null 2>&1
   local requests
   requests=$(wrk -t1 -c4 -d"${SECONDS_RUN}s" "http://127.0.0.1:$port/health" | awk '/requests in/ {print $1}')
-  callgrind_control --dump "$PID" >/dev/null
+  callgrind_control --dump "$PID" >/dev/null 2>&1
   sleep 1
   local total
-  total=$(cat "$WORK/$name".*.out.* | awk '/^(summary|totals):/ {print $2; exit}')
+  # the dump requested above (callgrind numbers dumps .1, .2, ...)
+  total=$(awk '/^(summary|totals):/ {print $2; exit}' "$WORK/$name".*.out.1)
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
   echo "$name: $((total / requests)) instructions/request ($requests requests)"
 }
