@@ -41,7 +41,7 @@ impl Observation {
         let route = Route(request.extensions().get::<MatchedPath>().cloned());
         let span = tracing::info_span!(
             "http_request",
-            otel.name = field::Empty,
+            otel.name = %format_args!("{method} {}", route.as_str()),
             otel.kind = "server",
             http.request.method = method,
             http.route = route.as_str(),
@@ -49,13 +49,11 @@ impl Observation {
             user_id = field::Empty,
             http.response.status_code = field::Empty,
         );
+        // W3C traceparent from the caller (or the mesh) becomes this span's parent
         if request.headers().contains_key(&TRACEPARENT) {
             let parent =
                 opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
             let _ = span.set_parent(parent);
-        }
-        if !span.is_disabled() {
-            span.record("otel.name", format!("{method} {}", route.as_str()));
         }
         IN_FLIGHT.increment(1.0);
         Observation { started, method, request_id: Some(request_id), route, span, status: None }

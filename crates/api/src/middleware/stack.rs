@@ -132,7 +132,7 @@ where
                 match rate_limit::admit(&shared.state, class, request).await {
                     Err(refusal) => refusal,
                     Ok((request, decision)) => {
-                        let mut response = deadline.settle(deadline.guard(inner.call(request)).await);
+                        let Ok(mut response) = StackFuture::under(inner.call(request), deadline).await;
                         rate_limit::set_headers(response.headers_mut(), &decision);
                         response
                     }
@@ -168,7 +168,15 @@ enum State<F> {
     /// Answered without the router (preflight, maintenance, 413), or finished.
     Ready(Option<Response>),
     /// Waiting for the router.
-    Routed { future: F, timer: Option<Pin<Box<tokio::time::Sleep>>>, deadline: Deadline, ending: Option<Ending> },
+    Routed {
+        future: F,
+        /// Armed at the first `Pending`, for the deadline counted from `started`.
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        started: std::time::Instant,
+        deadline: Deadline,
+        /// `None` when the caller finishes the response itself.
+        ending: Option<Ending>,
+    },
     /// Admission first (rate-limited routes), or a body to drain.
     Boxed(BoxedResponse),
 }
@@ -179,7 +187,14 @@ impl<F> StackFuture<F> {
     }
 
     fn routed(future: F, deadline: Deadline, ending: Ending) -> Self {
-        StackFuture { state: State::Routed { future, timer: None, deadline, ending: Some(ending) } }
+        let started = ending.observation.started();
+        StackFuture { state: State::Routed { future, timer: None, started, deadline, ending: Some(ending) } }
+    }
+
+    /// The router's future under the deadline (from now) and the panic catcher, unfinished.
+    fn under(future: F, deadline: Deadline) -> Self {
+        let started = std::time::Instant::now();
+        StackFuture { state: State::Routed { future, timer: None, started, deadline, ending: None } }
     }
 
     fn boxed(future: BoxedResponse) -> Self {
@@ -209,7 +224,7 @@ where
                 return Poll::Ready(Ok(response));
             }
             State::Boxed(future) => return future.as_mut().poll(cx),
-            State::Routed { future, timer, deadline, ending } => {
+            State::Routed { future, timer, started, deadline, ending } => {
                 let span = ending.as_ref().map_or_else(tracing::Span::none, |ending| ending.observation.span().clone());
                 let _entered = span.enter();
                 let response = match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *future).poll(cx))) {
@@ -218,9 +233,7 @@ where
                     Err(panic) => panic_response(panic),
                     Ok(Poll::Pending) => {
                         let timer = timer.get_or_insert_with(|| {
-                            let started =
-                                ending.as_ref().map_or_else(std::time::Instant::now, |e| e.observation.started());
-                            Box::pin(tokio::time::sleep_until((started + deadline.after).into()))
+                            Box::pin(tokio::time::sleep_until((*started + deadline.after).into()))
                         });
                         if timer.as_mut().poll(cx).is_pending() {
                             return Poll::Pending;
@@ -270,26 +283,7 @@ struct Deadline {
     retry_after: std::time::Duration,
 }
 
-/// The router's future under the deadline, with panics caught.
-type Guarded<F> = tokio::time::Timeout<futures_util::future::CatchUnwind<AssertUnwindSafe<F>>>;
-type GuardedOutput = Result<Result<Result<Response, Infallible>, Box<dyn Any + Send>>, tokio::time::error::Elapsed>;
-
 impl Deadline {
-    /// Built where the router is called, so the future is not moved again before it runs.
-    fn guard<F: Future>(self, future: F) -> Guarded<F> {
-        tokio::time::timeout(self.after, AssertUnwindSafe(future).catch_unwind())
-    }
-
-    /// The response, a 500 for a panic, or a 503 with `Retry-After` for a request that ran out of time.
-    fn settle(self, outcome: GuardedOutput) -> Response {
-        match outcome {
-            Ok(Ok(Ok(response))) => response,
-            Ok(Ok(Err(never))) => match never {},
-            Ok(Err(panic)) => panic_response(panic),
-            Err(_elapsed) => self.expired(),
-        }
-    }
-
     /// The 503 for a request that outlived the deadline.
     fn expired(self) -> Response {
         ApiError::Unavailable {
@@ -339,15 +333,21 @@ mod tests {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
+    /// What the stack answers for this handler future, with nothing else around it.
+    async fn under_deadline(handler: impl Future<Output = Result<Response, Infallible>> + Send + 'static) -> Response {
+        let Ok(response) = StackFuture::under(Box::pin(handler), DEADLINE).await;
+        response
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_generic_500_problem() {
-        let handler = async {
+        let response = under_deadline(async {
             if DEADLINE.after > Duration::ZERO {
                 panic!("secret internal detail");
             }
-            Ok::<Response, Infallible>(StatusCode::OK.into_response())
-        };
-        let response = DEADLINE.settle(DEADLINE.guard(handler).await);
+            Ok(StatusCode::OK.into_response())
+        })
+        .await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
         let body = body_text(response).await;
@@ -356,22 +356,23 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_handler_past_the_deadline_becomes_503_with_retry_after() {
-        let handler = async {
+        let response = under_deadline(async {
             tokio::time::sleep(Duration::from_secs(31)).await;
-            Ok::<Response, Infallible>(StatusCode::OK.into_response())
-        };
-        let response = DEADLINE.settle(DEADLINE.guard(handler).await);
+            Ok(StatusCode::OK.into_response())
+        })
+        .await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_handler_within_the_deadline_is_answered_as_is() {
-        let handler = async {
+        let response = under_deadline(async {
             tokio::time::sleep(Duration::from_secs(29)).await;
-            Ok::<Response, Infallible>(StatusCode::CREATED.into_response())
-        };
-        assert_eq!(DEADLINE.settle(DEADLINE.guard(handler).await).status(), StatusCode::CREATED);
+            Ok(StatusCode::CREATED.into_response())
+        })
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
     }
 
     #[test]
