@@ -10,7 +10,8 @@
 # from one address is exactly what it exists to stop. Measures:
 #   1. GET /health through the full middleware stack vs. the bare axum handler (req/s, p50, p99),
 #      in alternating rounds (bare, service, bare, ...) reporting each one's median round: wrk
-#      shares the cores with both servers, and one pair of runs swings by ±15 % on a busy machine
+#      shares the cores with both servers, and one pair of runs swings by ±15 % on a busy machine;
+#      and each server's own CPU time (user + system, /proc) per request over all rounds
 #   2. RSS idle and under load
 #   3. the cost of an authenticated GET /api/v1/auth/me (JWT check + denylist + user load)
 #   4. login p99 with 50 concurrent logins vs. one login alone, and GET /health p99 meanwhile
@@ -65,14 +66,28 @@ sleep 1
 
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
-# wrk --latency output → "req/s p50 p99"
+# wrk --latency output → "req/s p50 p99 non-2xx requests"
 summarise() {
   awk '
     /Requests\/sec/ {rps=$2}
     /^ +50%/ {p50=$2}
     /^ +99%/ {p99=$2}
     /Non-2xx/ {errors=$NF}
-    END {printf "%s %s %s %s\n", rps, p50, p99, (errors == "" ? 0 : errors)}'
+    / requests in / {requests=$1}
+    END {printf "%s %s %s %s %s\n", rps, p50, p99, (errors == "" ? 0 : errors), requests}'
+}
+
+# CPU time a process has used (user + system), in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+# a server's CPU per request over one wrk run, appended to FILE as "ticks requests"
+measured() {
+  local pid=$1 file=$2 before after summary; shift 2
+  before=$(cpu_ticks "$pid")
+  summary=$(run_wrk "$@")
+  after=$(cpu_ticks "$pid")
+  echo "$summary"
+  echo "$((after - before)) $(echo "$summary" | awk '{print $5}')" >>"$file"
 }
 
 run_wrk() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | summarise; }
@@ -81,35 +96,39 @@ IDLE_SERVICE=$(rss_mib $SERVICE_PID)
 IDLE_BARE=$(rss_mib $BARE_PID)
 
 for _ in $(seq 1 "$ROUNDS"); do
-  run_wrk "http://$BARE/health" >>"$WORK/bare.rounds"
-  run_wrk "http://$SERVICE/health" >>"$WORK/service.rounds"
+  measured "$BARE_PID" "$WORK/bare.cpu" "http://$BARE/health" >>"$WORK/bare.rounds"
+  measured "$SERVICE_PID" "$WORK/service.cpu" "http://$SERVICE/health" >>"$WORK/service.rounds"
 done
-# the round with the median requests/s (lines are "req/s p50 p99 non-2xx")
+# the round with the median requests/s (lines are "req/s p50 p99 non-2xx requests")
 median_round() { sort -n -k1,1 "$1" | awk '{line[NR] = $0} END {print line[int((NR + 1) / 2)]}'; }
-read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR < <(median_round "$WORK/bare.rounds")
-read -r SVC_RPS SVC_P50 SVC_P99 SVC_ERR < <(median_round "$WORK/service.rounds")
-ROUND_RATIOS=$(paste -d' ' "$WORK/service.rounds" "$WORK/bare.rounds" | awk '{printf "%s%.0f %%", (NR > 1 ? ", " : ""), 100 * $1 / $5}')
+read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR _ < <(median_round "$WORK/bare.rounds")
+read -r SVC_RPS SVC_P50 SVC_P99 SVC_ERR _ < <(median_round "$WORK/service.rounds")
+ROUND_RATIOS=$(paste -d' ' "$WORK/service.rounds" "$WORK/bare.rounds" | awk '{printf "%s%.0f %%", (NR > 1 ? ", " : ""), 100 * $1 / $6}')
+# microseconds of server CPU per request over all rounds
+cpu_per_request() { awk -v hz="$TICKS_PER_SECOND" '{t += $1; n += $2} END {printf "%.1f", 1e6 * t / hz / n}' "$1"; }
+BARE_CPU=$(cpu_per_request "$WORK/bare.cpu")
+SVC_CPU=$(cpu_per_request "$WORK/service.cpu")
 LOAD_SERVICE=$(rss_mib $SERVICE_PID)
 
 # an account and a token for the authenticated runs
 curl -sf -X POST "http://$SERVICE/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"username":"bench","email":"bench@example.com","password":"a sturdy passphrase"}' >"$WORK/register.json"
 TOKEN=$(sed -E 's/.*"access_token":"([^"]+)".*/\1/' "$WORK/register.json")
-read -r ME_RPS ME_P50 ME_P99 ME_ERR < <(run_wrk -H "Authorization: Bearer $TOKEN" "http://$SERVICE/api/v1/auth/me")
+read -r ME_RPS ME_P50 ME_P99 ME_ERR _ < <(run_wrk -H "Authorization: Bearer $TOKEN" "http://$SERVICE/api/v1/auth/me")
 
 cat >"$WORK/login.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"username_or_email":"bench","password":"a sturdy passphrase"}'
 LUA
-read -r SOLO_RPS SOLO_P50 SOLO_P99 SOLO_ERR < <(wrk -t1 -c1 -d"$DURATION" --latency -s "$WORK/login.lua" "http://$SERVICE/api/v1/auth/login" | summarise)
+read -r SOLO_RPS SOLO_P50 SOLO_P99 SOLO_ERR _ < <(wrk -t1 -c1 -d"$DURATION" --latency -s "$WORK/login.lua" "http://$SERVICE/api/v1/auth/login" | summarise)
 # 50 concurrent logins, and /health probed at the same time with a light load
 wrk -t2 -c50 -d"$DURATION" --latency -s "$WORK/login.lua" "http://$SERVICE/api/v1/auth/login" >"$WORK/logins.txt" &
 LOGINS=$!
 sleep 1
-read -r HL_RPS HL_P50 HL_P99 HL_ERR < <(wrk -t1 -c4 -d"$DURATION" --latency "http://$SERVICE/health" | summarise)
+read -r HL_RPS HL_P50 HL_P99 HL_ERR _ < <(wrk -t1 -c4 -d"$DURATION" --latency "http://$SERVICE/health" | summarise)
 wait $LOGINS
-read -r CONC_RPS CONC_P50 CONC_P99 CONC_ERR < <(summarise <"$WORK/logins.txt")
+read -r CONC_RPS CONC_P50 CONC_P99 CONC_ERR _ < <(summarise <"$WORK/logins.txt")
 PEAK_SERVICE=$(rss_mib $SERVICE_PID)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f %%", 100 * a / b}'; }
@@ -127,6 +146,7 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 | \`GET /health\` during the 50 logins (4 connections) | $HL_RPS | $HL_P50 | $HL_P99 | $HL_ERR |
 
 - full stack vs bare handler throughput: $(ratio "$SVC_RPS" "$BARE_RPS") (medians; round by round: $ROUND_RATIOS)
+- server CPU (user + system) per \`GET /health\`, all rounds: bare $BARE_CPU µs, service $SVC_CPU µs (bare / service: $(ratio "$BARE_CPU" "$SVC_CPU"))
 - \`/auth/me\` vs \`/health\` throughput: $(ratio "$ME_RPS" "$SVC_RPS")
 - RSS: service idle $IDLE_SERVICE MiB, after the /health rounds $LOAD_SERVICE MiB, after the login runs $PEAK_SERVICE MiB; bare handler idle $IDLE_BARE MiB
 MD

@@ -6,7 +6,7 @@ use crate::middleware::stack::StackLayer;
 use crate::routes::{audit_events, auth, health, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::get;
 use std::convert::Infallible;
@@ -50,8 +50,9 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What `axum::serve` runs, outermost first: compression, the body limit for extractors, path
-/// normalisation (before routing, so `/api/v1/users/` finds its route), the router.
+/// What `axum::serve` runs, outermost first: compression, path normalisation (before routing, so
+/// `/api/v1/users/` finds its route), the router. Body sizes are checked by the stack (declared
+/// lengths) and by `ValidJson` as it reads (`extract::json`), both against `max_body_bytes`.
 pub fn into_service(
     state: AppState,
 ) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
@@ -59,10 +60,8 @@ pub fn into_service(
     SocketAddr,
 > {
     use axum::ServiceExt as _;
-    let max_body_bytes = state.config.max_body_bytes;
     ServiceBuilder::new()
         .layer(CompressLayer)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .map_request(trim_trailing_slash)
         .service(build_router(state))
         .into_make_service_with_connect_info::<SocketAddr>()

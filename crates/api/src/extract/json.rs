@@ -1,5 +1,5 @@
-use crate::ApiError;
-use axum::body::Bytes;
+use crate::{ApiError, AppState};
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use freeagentics_core::ValidationErrors;
@@ -15,29 +15,37 @@ pub trait Validate {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ValidJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ValidJson<T>
+impl<T> FromRequest<AppState> for ValidJson<T>
 where
-    S: Send + Sync,
     T: DeserializeOwned + Validate,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !is_json(content_type) {
             return Err(ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned()));
         }
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("request body exceeds the size limit".to_owned())
-            } else {
-                ApiError::BadRequest("could not read the request body".to_owned())
-            }
-        })?;
+        let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
         let value: T = parse(&body)?;
         value.validate()?;
         Ok(ValidJson(value))
     }
+}
+
+/// The whole body, refused with 413 as soon as it passes `limit` bytes. Declared lengths over the
+/// limit never get here (the stack answers them first); this catches chunked bodies and bodies
+/// longer than they announced, without buffering more than the limit.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge("request body exceeds the size limit".to_owned())
+        } else {
+            ApiError::BadRequest("could not read the request body".to_owned())
+        }
+    })
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -82,20 +90,19 @@ fn strip_position(message: &str) -> String {
 
 /// A body that may be absent: no `Content-Type` and no bytes means `None`; anything else must be
 /// valid JSON like [`ValidJson`].
-impl<S, T> axum::extract::OptionalFromRequest<S> for ValidJson<T>
+impl<T> axum::extract::OptionalFromRequest<AppState> for ValidJson<T>
 where
-    S: Send + Sync,
     T: DeserializeOwned + Validate,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         let empty = req.headers().get(header::CONTENT_TYPE).is_none()
             && req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
         if empty {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+        <Self as FromRequest<AppState>>::from_request(req, state).await.map(Some)
     }
 }
 
@@ -134,6 +141,13 @@ mod tests {
         assert_eq!(fields(parse::<Body>(br#"{"name":"a","inner":{"size":300}}"#).unwrap_err()), ["inner.size"]);
         assert_eq!(fields(parse::<Body>(br#"{"name":"a","inner":{"size":1,"x":1}}"#).unwrap_err()), ["inner.x"]);
         assert!(parse::<Body>(br#"{"name":"a"}"#).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_the_limit_and_refused_one_byte_past_it() {
+        let body = |len: usize| axum::body::Body::from(vec![b'x'; len]);
+        assert_eq!(read_body(body(64), 64).await.unwrap().len(), 64);
+        assert!(matches!(read_body(body(65), 64).await, Err(ApiError::PayloadTooLarge(_))));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!    included, so a browser can read a 429 or 503;
 //! 3. response finishing — problem+json with the request id, security headers;
 //! 4. admission — maintenance mode, the body size by `Content-Length` (bodies without one are
-//!    capped while they are read: `DefaultBodyLimit` in `router.rs`), then the rate limits;
+//!    capped while they are read: `extract::json`), then the rate limits;
 //! 5. the handler, under the request timeout (503) and a panic catcher (500 problem).
 //!
 //! Compression and path normalisation wrap the router from outside (`router::into_service`):
