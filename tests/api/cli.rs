@@ -69,6 +69,45 @@ fn bad_configuration_fails_with_one_line_per_variable() {
 }
 
 #[test]
+fn every_bad_value_gets_one_line_naming_its_variable() {
+    let output = freeagentics(&[("CORS_ORIGINS", "*"), ("TRUSTED_PROXIES", "10.0.0.0/40")], &["config"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let problems: Vec<&str> = stderr.lines().skip(1).map(str::trim).collect();
+    assert_eq!(problems.len(), 2, "{stderr}");
+    assert!(problems[0].starts_with("CORS_ORIGINS: "), "{stderr}");
+    assert!(problems[1].starts_with("TRUSTED_PROXIES: "), "{stderr}");
+}
+
+#[test]
+fn config_reads_a_toml_file_under_the_environment_and_prints_no_secrets() {
+    let dir = std::env::temp_dir().join(format!("fa-toml-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("freeagentics.toml");
+    std::fs::write(&file, "database_pool_size = 7\nrequest_timeout_seconds = 12\n").unwrap();
+    let file = file.display().to_string();
+    let printed = stdout(&freeagentics(
+        &[
+            ("FREEAGENTICS_CONFIG", &file),
+            ("REQUEST_TIMEOUT_SECONDS", "9"),
+            ("DATABASE_URL", "postgres://fa:hunter2@db:5432/fa"),
+            ("REDIS_URL", "redis://:redispass@cache:6379"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt"),
+        ],
+        &["config"],
+    ));
+    assert!(printed.contains("\"database_pool_size\": 7"), "from the file: {printed}");
+    assert!(printed.contains("\"request_timeout_seconds\": 9.0"), "the environment wins: {printed}");
+    assert!(printed.contains("postgres (DATABASE_URL set)") && printed.contains("redis: configured"), "{printed}");
+    for secret in ["hunter2", "redispass", "abcdef-jwt"] {
+        assert!(!printed.contains(secret), "{secret} printed: {printed}");
+    }
+    let missing = freeagentics(&[("FREEAGENTICS_CONFIG", "/nonexistent/freeagentics.toml")], &["config"]);
+    assert!(!missing.status.success(), "a named file that is missing is an error, not silently ignored");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn help_explains_each_command() {
     let help = stdout(&freeagentics(&[], &["--help"]));
     for word in ["serve", "migrate", "config"] {

@@ -11,6 +11,7 @@ both_backends! {
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["status"], "ok");
             assert_eq!(body["service"], "freeagentics");
+            assert_eq!(body["version"], env!("CARGO_PKG_VERSION"), "the workspace version");
         }
         for path in ["/api/v1/health", "/health/ready"] {
             let response = app.get(path).await;
@@ -61,4 +62,50 @@ async fn readiness_is_degraded_when_redis_is_unreachable() {
     assert_eq!(body["checks"]["redis"]["status"], "down");
     assert_eq!(body["checks"]["database"]["status"], "up");
     assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+}
+
+/// A saturated pool answers 503 after the acquire timeout instead of queueing requests behind the
+/// ones that hold its connections: here the only connection is stuck behind a table lock taken by
+/// another client, and a second request is refused while the first is still waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_database_pool_answers_503_without_queueing() {
+    use sqlx::Connection as _;
+    let options = Options::new(Backend::Postgres)
+        .with("DATABASE_POOL_SIZE", "1")
+        .with("DATABASE_MAX_OVERFLOW", "0")
+        .with("DATABASE_ACQUIRE_TIMEOUT_MS", "300");
+    let Some(app) = TestApp::spawn_with(options).await else { return };
+    let session = app.register("pool-holder").await;
+
+    let mut other = sqlx::PgConnection::connect(app.database_url().unwrap()).await.unwrap();
+    sqlx::query("begin").execute(&mut other).await.unwrap();
+    sqlx::query("lock table users in access exclusive mode").execute(&mut other).await.unwrap();
+
+    // the first request takes the pool's only connection and waits on the lock
+    let stuck = {
+        let request = app.client.get(app.url("/api/v1/auth/me")).bearer_auth(&session.access);
+        tokio::spawn(async move { request.send().await.unwrap().status() })
+    };
+    let waiting = "select count(*) from pg_locks where not granted and relation = 'users'::regclass";
+    let mut blocked = false;
+    for _ in 0..250 {
+        let count: i64 = sqlx::query_scalar(waiting).fetch_one(&mut other).await.unwrap();
+        if count > 0 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(blocked, "the first request should be waiting on the lock");
+
+    let refused = app.client.get(app.url("/api/v1/auth/me")).bearer_auth(&session.access).send().await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"), "{:?}", refused.headers());
+    crate::helpers::problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(!stuck.is_finished(), "refused while the first request still holds the connection");
+
+    sqlx::query("commit").execute(&mut other).await.unwrap();
+    assert_eq!(stuck.await.unwrap(), StatusCode::OK, "the first request completes once the lock is gone");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let timeouts = crate::helpers::metric_value(&metrics, "freeagentics_db_pool_acquire_timeouts_total");
+    assert!(timeouts.is_some_and(|n| n >= 1.0), "acquire timeouts are counted");
 }

@@ -118,7 +118,7 @@ pub struct TestApp {
     pub dir: PathBuf,
     pub redis_prefix: Option<String>,
     /// Dropped with the app: the database is removed when the test ends.
-    _database: Option<TestDatabase>,
+    database: Option<TestDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -193,10 +193,16 @@ impl TestApp {
             backend: options.backend,
             dir,
             redis_prefix,
-            _database: database,
+            database,
             shutdown: Some(tx),
             server: Some(server),
         })
+    }
+
+    /// The PostgreSQL database the app uses (PostgreSQL backend only), for tests that act on it
+    /// from outside, as another client or an operator would.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|db| db.url.as_str())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -66,8 +66,13 @@ async fn sigterm_drains_an_in_flight_request_and_exits_zero() {
 
     let started = Instant::now();
     process.sigterm();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // past the drain period: the listener is closed, but the request already in flight still runs
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(process.child.try_wait().unwrap().is_none(), "still running while a request is in flight");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+        "no new connections after the drain period"
+    );
     socket.write_all(tail.as_bytes()).await.unwrap();
     let mut response = String::new();
     socket.read_to_string(&mut response).await.unwrap();

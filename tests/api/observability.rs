@@ -14,7 +14,10 @@ both_backends! {
         for needle in [
             r#"http_requests_total{method="GET",route="/api/v1/health",status="200"}"#,
             r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            r#"http_request_duration_seconds_bucket{method="GET",route="/api/v1/health",status="200",le="0.005"}"#,
             r#"http_request_duration_seconds_bucket{method="GET",route="/api/v1/health",status="200",le="0.5"}"#,
+            r#"http_request_duration_seconds_bucket{method="GET",route="/api/v1/health",status="200",le="10"}"#,
+            r#"http_request_duration_seconds_bucket{method="GET",route="/api/v1/health",status="200",le="+Inf"}"#,
             "http_requests_in_flight",
             "freeagentics_build_info{",
             "freeagentics_db_pool_connections{state=\"idle\"}",
@@ -28,6 +31,10 @@ both_backends! {
             "process_open_fds",
         ] {
             assert!(text.contains(needle), "missing `{needle}` in /metrics");
+        }
+        if app.backend == crate::helpers::Backend::Postgres {
+            // set by the readiness probe above (the value is process-wide, shared by parallel tests)
+            assert!(text.lines().any(|l| l.starts_with("freeagentics_redis_up ")), "missing freeagentics_redis_up");
         }
         assert!(!text.contains("/api/v1/no/such/route/123"), "raw paths must never become labels");
         assert!(!text.contains("quantile="), "histograms, not summaries");

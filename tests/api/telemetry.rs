@@ -100,6 +100,10 @@ async fn json_logs_and_otlp_traces_continue_the_callers_trace() {
         received.iter().any(|(_, body)| contains(body, &hex(trace_id))),
         "the exported span continues the caller's trace"
     );
+    for secret in ["query-secret-value", "header-secret-value"] {
+        assert!(!received.iter().any(|(_, body)| contains(body, secret.as_bytes())), "{secret} leaked into a span");
+    }
+    assert!(received.iter().any(|(_, body)| contains(body, b"/api/v1/openapi.json")), "the span names its route");
 }
 
 fn hex(s: &str) -> Vec<u8> {

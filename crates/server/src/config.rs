@@ -337,8 +337,9 @@ impl Config {
         );
         check(
             &mut errors,
-            (10..=30_000).contains(&self.health_check_timeout_ms),
-            "HEALTH_CHECK_TIMEOUT_MS: must be 10 to 30000",
+            (10..=5_000).contains(&self.health_check_timeout_ms),
+            // a readiness answer slower than the kubelet's probe timeout (a few seconds) is never seen
+            "HEALTH_CHECK_TIMEOUT_MS: must be 10 to 5000",
         );
         check(
             &mut errors,
@@ -555,13 +556,7 @@ mod tests {
         assert!(weak.contains("JWT_SECRET"), "{weak}");
         let admin_default = Config::from_pairs([("DEFAULT_ROLE", "admin".to_owned())]).unwrap_err().to_string();
         assert!(admin_default.contains("DEFAULT_ROLE"), "{admin_default}");
-        let ok = Config::from_pairs([
-            ("APP_ENV", "production".to_owned()),
-            ("DATABASE_URL", "postgres://u:p@db/fa".to_owned()),
-            ("REDIS_URL", "redis://cache:6379".to_owned()),
-            ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned()),
-        ])
-        .unwrap();
+        let ok = production(&[("DATABASE_URL", "postgres://u:p@db/fa"), ("REDIS_URL", "redis://cache:6379")]).unwrap();
         assert_eq!(ok.bind_addr().to_string(), "0.0.0.0:8000");
         assert!(!ok.migrate_on_start());
     }
@@ -581,9 +576,53 @@ mod tests {
         assert!(!config.rate_limit_enabled);
     }
 
+    /// `APP_ENV=production` with a signing key, plus `pairs`.
+    fn production(pairs: &[(&'static str, &str)]) -> Result<Config, String> {
+        let mut all =
+            vec![("APP_ENV", "production".to_owned()), ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned())];
+        all.extend(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Config::from_pairs(all).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn production_names_each_missing_backend_on_its_own() {
+        let no_redis = production(&[("DATABASE_URL", "postgres://u:p@db/fa")]).unwrap_err();
+        assert!(no_redis.contains("REDIS_URL") && !no_redis.contains("DATABASE_URL"), "{no_redis}");
+        let on_sqlite = production(&[("REDIS_URL", "redis://cache:6379")]).unwrap_err();
+        assert!(on_sqlite.contains("DATABASE_URL") && !on_sqlite.contains("REDIS_URL"), "{on_sqlite}");
+        let sqlite_url = production(&[("DATABASE_URL", "sqlite:///data/fa.db"), ("REDIS_URL", "redis://cache")]);
+        assert!(sqlite_url.unwrap_err().contains("DATABASE_URL"), "an explicit SQLite URL is refused too");
+    }
+
+    #[test]
+    fn logs_are_json_in_production_and_human_in_development() {
+        let production =
+            production(&[("DATABASE_URL", "postgres://u:p@db/fa"), ("REDIS_URL", "redis://cache")]).unwrap();
+        assert_eq!(production.log_format(), LogFormat::Json);
+        assert_eq!(Config::from_pairs([]).unwrap().log_format(), LogFormat::Pretty);
+        let chosen = Config::from_pairs([("LOG_FORMAT", "json".to_owned())]).unwrap();
+        assert_eq!(chosen.log_format(), LogFormat::Json);
+    }
+
+    #[test]
+    fn the_readiness_budget_stays_short() {
+        assert!(Config::from_pairs([("HEALTH_CHECK_TIMEOUT_MS", "5000".to_owned())]).is_ok());
+        let error = Config::from_pairs([("HEALTH_CHECK_TIMEOUT_MS", "5001".to_owned())]).unwrap_err();
+        assert!(error.to_string().contains("HEALTH_CHECK_TIMEOUT_MS"), "{error}");
+    }
+
     #[test]
     fn secrets_never_print() {
-        let config = Config::from_pairs([("DATABASE_URL", "postgres://u:hunter2@db/fa".to_owned())]).unwrap();
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let config = Config::from_pairs([
+            ("DATABASE_URL", "postgres://u:hunter2@db/fa".to_owned()),
+            ("REDIS_URL", "redis://:redispass@cache:6379".to_owned()),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt".to_owned()),
+        ])
+        .unwrap();
+        for shown in [format!("{config:?}"), serde_json::to_string(&config).unwrap()] {
+            for secret in ["hunter2", "redispass", "abcdef-jwt"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
     }
 }

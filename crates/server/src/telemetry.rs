@@ -26,14 +26,19 @@ impl Telemetry {
     }
 }
 
-pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
-    let filter = match &config.rust_log {
-        Some(directives) => EnvFilter::try_new(directives).context("RUST_LOG is not a valid filter")?,
+/// `RUST_LOG` directives when given, else `LOG_LEVEL` for everything.
+fn log_filter(config: &Config) -> anyhow::Result<EnvFilter> {
+    match &config.rust_log {
+        Some(directives) => EnvFilter::try_new(directives).context("RUST_LOG is not a valid filter"),
         // sqlx logs every statement at info: keep that at warn unless asked
         None => EnvFilter::try_new(format!("{},sqlx=warn,h2=warn,hyper=warn", config.log_level))
-            .context("LOG_LEVEL is not a valid level")?,
-    };
+            .context("LOG_LEVEL is not a valid level"),
+    }
+}
+
+pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let filter = log_filter(config)?;
     let fmt = match config.log_format() {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -75,4 +80,22 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         .try_init()
         .context("a global tracing subscriber is already installed")?;
     Ok(Telemetry { provider })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::filter::LevelFilter;
+
+    fn max_level(pairs: &[(&'static str, &str)]) -> Option<LevelFilter> {
+        let config = Config::from_pairs(pairs.iter().map(|(k, v)| (*k, (*v).to_owned()))).unwrap();
+        log_filter(&config).unwrap().max_level_hint()
+    }
+
+    #[test]
+    fn log_level_sets_the_filter_and_rust_log_overrides_it() {
+        assert_eq!(max_level(&[]), Some(LevelFilter::INFO));
+        assert_eq!(max_level(&[("LOG_LEVEL", "warn")]), Some(LevelFilter::WARN));
+        assert_eq!(max_level(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "debug")]), Some(LevelFilter::DEBUG));
+    }
 }

@@ -86,3 +86,64 @@ fn redact(message: &str) -> String {
         _ => message.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_runs_in_wal_mode_with_a_single_writer() {
+        let dir = std::env::temp_dir().join(format!("fa-connect-{}", uuid::Uuid::now_v7().simple()));
+        let options = SqliteOptions {
+            path: dir.join("nested").join("connect.db"),
+            read_connections: 2,
+            acquire_timeout: Duration::from_secs(3),
+            busy_timeout: Duration::from_secs(5),
+        };
+        let store = connect_sqlite(&options).await.unwrap();
+        let mode: String = sqlx::query_scalar("pragma journal_mode").fetch_one(&store.write).await.unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(store.write.options().get_max_connections(), 1, "writes are serialised");
+        assert!(options.path.exists(), "the file and its directories are created");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn postgres_connections_carry_the_statement_timeout_and_lifetime() {
+        let admin =
+            std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let options = PostgresOptions {
+            pool_size: 2,
+            max_overflow: 1,
+            acquire_timeout: Duration::from_millis(1500),
+            statement_timeout: Duration::from_millis(1234),
+            max_lifetime: Duration::from_secs(77),
+            idle_timeout: Duration::from_secs(60),
+            application_name: "connect-test".to_owned(),
+        };
+        let store = connect_postgres(&format!("{admin}/postgres"), &options).unwrap();
+        let shown = match sqlx::query_scalar::<_, String>("show statement_timeout").fetch_one(&store.pool).await {
+            Ok(shown) => shown,
+            Err(e) => {
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but PostgreSQL is unreachable: {e}");
+                eprintln!("skipping: PostgreSQL unreachable: {e}");
+                return;
+            }
+        };
+        assert_eq!(shown, "1234ms");
+        let name: String =
+            sqlx::query_scalar("select current_setting('application_name')").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(name, "connect-test");
+        let pool = store.pool.options();
+        assert_eq!(pool.get_max_connections(), 3, "size + overflow");
+        assert_eq!(pool.get_max_lifetime(), Some(Duration::from_secs(77)));
+        assert_eq!(pool.get_acquire_timeout(), Duration::from_millis(1500));
+        store.pool.close().await;
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(redact("bad url postgres://u:hunter2@db/fa"), "bad url postgres://***@db/fa");
+        assert_eq!(redact("no url here"), "no url here");
+    }
+}

@@ -11,7 +11,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     max: u32,
 }
 

@@ -12,7 +12,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    write: SqlitePool,
+    pub(crate) write: SqlitePool,
     read: SqlitePool,
     max: u32,
 }
