@@ -405,22 +405,24 @@ macro_rules! both_backends {
     };
 }
 
-/// The real `freeagentics` binary as a child process on a free port (embedded profile, its own
-/// data directory), ready to serve; for signal and process-output tests.
+/// The real `freeagentics` binary as a child process on a port the kernel picks (embedded profile,
+/// its own data directory), ready to serve; for signal and process-output tests.
 pub struct Process {
     pub child: tokio::process::Child,
     pub base: String,
     pub dir: PathBuf,
+    /// Its JSON log lines after the "serving" line, which `spawn` read to learn the address.
+    log: Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
 }
 
 impl Process {
     pub async fn spawn(env: &[(&str, String)]) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
         let dir = std::env::temp_dir().join(format!("fa-process-{}", Uuid::now_v7().simple()));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_freeagentics"));
         command
             .env_clear()
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("BIND_ADDR", "127.0.0.1:0")
             .env("SQLITE_PATH", dir.join("db.sqlite"))
             .env("DATA_DIR", &dir)
             .env("LOG_FORMAT", "json")
@@ -430,14 +432,28 @@ impl Process {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = Client::new();
-        assert!(
-            eventually(|| async { client.get(format!("{base}/health")).send().await.is_ok() }).await,
-            "the binary starts"
-        );
-        Process { child, base, dir }
+        let mut child = command.spawn().unwrap();
+        let mut log = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        // the listener is bound before this line is written: the address is ready to connect to
+        let serving = async {
+            while let Some(line) = log.next_line().await.unwrap() {
+                let line: Value = serde_json::from_str(&line).unwrap_or_default();
+                if line["message"] == "serving" {
+                    return line["addr"].as_str().map(str::to_owned);
+                }
+            }
+            None
+        };
+        let addr = tokio::time::timeout(std::time::Duration::from_secs(30), serving)
+            .await
+            .expect("the binary starts within 30 s")
+            .expect("the binary logs the address it serves on");
+        Process { child, base: format!("http://{addr}"), dir, log: Some(log) }
+    }
+
+    /// The log lines still to come; taken once.
+    pub fn take_log(&mut self) -> tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>> {
+        self.log.take().expect("the log is taken once")
     }
 
     pub fn port(&self) -> u16 {

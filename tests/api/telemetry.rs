@@ -67,10 +67,14 @@ async fn json_logs_and_otlp_traces_continue_the_callers_trace() {
         .unwrap();
     assert!(response.status().is_success());
 
-    let mut stdout = process.child.stdout.take().unwrap();
+    let mut log = process.take_log();
     let reader = tokio::spawn(async move {
         let mut logs = String::new();
-        stdout.read_to_string(&mut logs).await.map(|_| logs)
+        while let Some(line) = log.next_line().await? {
+            logs.push_str(&line);
+            logs.push('\n');
+        }
+        Ok::<_, std::io::Error>(logs)
     });
     process.sigterm();
     let status = tokio::time::timeout(Duration::from_secs(15), process.child.wait()).await.unwrap().unwrap();

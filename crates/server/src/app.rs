@@ -167,12 +167,12 @@ impl Application {
     /// in-flight requests get `shutdown_timeout` to finish, background tasks are cancelled.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, drain, shutdown_timeout, tasks, cancel } = self;
-        let addr = listener.local_addr().ok();
+        let addr = listener.local_addr().map_or_else(|e| format!("unknown ({e})"), |addr| addr.to_string());
         let app = freeagentics_api::router::into_service(state.clone());
         let stop_accepting = CancellationToken::new();
         let server = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(server.into_future());
-        tracing::info!(?addr, backend = state.store.backend().as_str(), redis = state.redis.is_some(), "serving");
+        tracing::info!(%addr, backend = state.store.backend().as_str(), redis = state.redis.is_some(), "serving");
 
         tokio::select! {
             result = &mut server => {
