@@ -90,6 +90,7 @@ async fn json_logs_and_otlp_traces_continue_the_callers_trace() {
     assert_eq!(request["span"]["http.route"], "/api/v1/openapi.json");
     assert_eq!(request["status"], 200);
     assert!(request["latency_ms"].is_number());
+    assert!(request["span"]["latency_ms"].is_number(), "the span carries the latency too: {request}");
     assert!(!logs.contains("query-secret-value") && !logs.contains("header-secret-value"), "secrets leaked into logs");
 
     let mut received = Vec::new();

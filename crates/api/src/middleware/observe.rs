@@ -48,6 +48,7 @@ impl Observation {
             request_id = id_text(&request_id),
             user_id = field::Empty,
             http.response.status_code = field::Empty,
+            latency_ms = field::Empty,
         );
         // W3C traceparent from the caller (or the mesh) becomes this span's parent
         if request.headers().contains_key(&TRACEPARENT) {
@@ -92,8 +93,10 @@ impl Drop for Observation {
         if self.span.is_disabled() {
             return;
         }
-        self.span.record("http.response.status_code", status);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        // on the span for traces; on the event below for the one log line per request
+        self.span.record("http.response.status_code", status);
+        self.span.record("latency_ms", latency_ms);
         let quiet = route.starts_with("/health") || route == "/metrics";
         self.span.in_scope(|| {
             if self.status.is_none() {
