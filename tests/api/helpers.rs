@@ -295,6 +295,12 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // every answer of this app must be documented by its operation (policy::ContractLog);
+        // checked when the test body ends without a failure of its own
+        let violations = self.state.contract.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("answers the OpenAPI document does not list for their operation: {violations:?}");
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

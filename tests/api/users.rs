@@ -78,6 +78,9 @@ both_backends! {
         assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
 
         problem(app.get_as("/api/v1/users/0190a0a0-0000-7000-8000-000000000000", &admin.access).await, StatusCode::NOT_FOUND).await;
-        problem(app.get_as("/api/v1/users/not-a-uuid", &admin.access).await, StatusCode::NOT_FOUND).await;
+        // a value of the wrong type is a 422 naming the parameter, as the document says
+        let body = problem(app.get_as("/api/v1/users/not-a-uuid", &admin.access).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["errors"][0]["field"], "id");
+        assert_eq!(body["errors"][0]["message"], "must be a UUID");
     }
 }

@@ -31,6 +31,8 @@ pub enum ApiError {
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
+    PreconditionRequired(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -40,9 +42,10 @@ pub enum ApiError {
     TooManyRequests { detail: String, retry_after: Duration },
     #[error("{detail}")]
     Unavailable { detail: String, retry_after: Duration },
-    /// Logged with its cause; the client sees a generic message.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Logged with its whole source chain (on the request's log line and span); the client sees a
+    /// generic message and the request id.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
 }
 
 /// The wire shape (RFC 7807 + `errors[]` for field problems).
@@ -70,6 +73,11 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// An internal error with its cause and what we were doing (`context`).
+    pub fn internal(context: &'static str, cause: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(cause.into().context(context))
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         ApiError::Unavailable { detail: detail.into(), retry_after: Duration::from_secs(5) }
     }
@@ -91,7 +99,7 @@ impl ApiError {
                 retry_after: Duration::from_secs(1),
             },
             s if s.is_client_error() => ApiError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_owned()),
-            _ => ApiError::Internal(format!("upstream status {status}")),
+            _ => ApiError::Internal(anyhow::anyhow!("a layer answered {status} without a body")),
         }
     }
 
@@ -104,6 +112,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -122,6 +131,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict { .. } => "conflict",
             ApiError::PreconditionFailed(_) => "precondition-failed",
+            ApiError::PreconditionRequired(_) => "precondition-required",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation-error",
@@ -174,8 +184,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if let ApiError::Internal(cause) = &self {
-            // The one place internal causes are logged; the span carries the request id.
-            tracing::error!(error.cause = %cause, "request failed");
+            // The one place internal causes are logged, with their whole chain (`{:#}`); the span
+            // carries the request id, and keeps the cause for traces.
+            let chain = format!("{cause:#}");
+            tracing::Span::current().record("error.message", chain.as_str());
+            tracing::error!(error.cause = %chain, "request failed");
         }
         let mut response = Response::new(axum::body::Body::empty());
         let headers = response.headers_mut();
@@ -230,7 +243,11 @@ impl From<StoreError> for ApiError {
                 metrics::counter!("freeagentics_db_pool_acquire_timeouts_total").increment(1);
                 ApiError::unavailable("the database is busy or unreachable; retry later")
             }
-            StoreError::Other(cause) => ApiError::Internal(cause),
+            StoreError::InvalidValue(cause) => {
+                tracing::warn!(error.cause = %cause, "the database refused a value validation let through");
+                ApiError::validation("body", "contains a value that cannot be stored")
+            }
+            other @ StoreError::Other(_) => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
 }

@@ -1,52 +1,142 @@
-//! Routes. Documented routes are registered through `utoipa_axum::routes!`, so the OpenAPI spec is
-//! generated from the same declarations that serve requests.
+//! The route table: every route of the service with its policy, declared once, in [`declare`].
+//! Documented routes are registered through `utoipa_axum::routes!` — one operation per entry — so
+//! the OpenAPI document is generated from the same declarations that serve requests, and each
+//! entry's [`Operation`] is what the middleware stack enforces (authentication, permission, rate
+//! limit class, `If-Match`) and what completes the document's error responses (`openapi::complete`).
+//! Adding a route family is one block here plus its handlers.
+use crate::limits::LimitClass;
 use crate::middleware::compression::CompressLayer;
 use crate::middleware::normalize::trim_trailing_slash;
 use crate::middleware::stack::StackLayer;
+use crate::paths::{DOCS_PATH, OPENAPI_PATH};
+use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
 use crate::routes::{audit_events, auth, health, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
 use axum::extract::Request;
+use axum::http::Method;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
+use freeagentics_core::Permission::AdminSystem;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tower::{Service, ServiceBuilder};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
-pub const DOCS_PATH: &str = "/api/docs";
-
-/// Every documented route, without state: `openapi::spec` reads the spec from it.
-pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(health::live))
-        .routes(routes!(health::ready))
-        .routes(routes!(metrics::render))
-        .routes(routes!(auth::register))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::refresh))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::me))
-        .routes(routes!(auth::change_password))
-        .routes(routes!(users::list, users::create))
-        .routes(routes!(users::get, users::update, users::deactivate))
-        .routes(routes!(audit_events::list))
+/// Every route and its policy.
+fn declare(routes: Routes) -> Routes {
+    let admin = Operation::permitted(AdminSystem);
+    routes
+        // probes and scrapes
+        .add(routes!(health::get_liveness), Operation::probe())
+        .alias("/health/live", Method::GET, get(health::get_liveness), Operation::probe())
+        .add(routes!(health::get_readiness), Operation::probe())
+        .alias("/health/ready", Method::GET, get(health::get_readiness), Operation::probe())
+        .add(routes!(metrics::get_metrics), Operation::probe())
+        // accounts and sessions
+        .add(routes!(auth::register_user), Operation::public().limited(LimitClass::Register))
+        .add(routes!(auth::login_user), Operation::public().limited(LimitClass::Login))
+        .add(routes!(auth::refresh_session), Operation::public().limited(LimitClass::Refresh))
+        .add(routes!(auth::logout_user), Operation::signed_in())
+        .add(routes!(auth::get_current_user), Operation::signed_in())
+        .add(routes!(auth::change_password), Operation::signed_in())
+        // administration
+        .add(routes!(users::list_users), admin)
+        .add(routes!(users::create_user), admin)
+        .add(routes!(users::get_user), admin)
+        .add(routes!(users::update_user), admin.if_match(IfMatch::Optional))
+        .add(routes!(users::deactivate_user), admin)
+        .add(routes!(audit_events::list_audit_events), admin)
 }
 
-/// The whole application: documented routes, probe aliases, docs UI, the 404 fallback, and the
-/// middleware stack (`middleware::stack`) around each of them — inside the router, so the stack
-/// knows the matched route template.
+/// The routes the Swagger UI router registers (`SwaggerUi` adds them itself), with their policies.
+const DOCS_UI_ROUTES: [(&str, Operation); 4] = [
+    (OPENAPI_PATH, Operation::public()),
+    (DOCS_PATH, Operation::docs()),
+    ("/api/docs/", Operation::docs()),
+    ("/api/docs/{*rest}", Operation::docs()),
+];
+
+/// Collects routes and their policies while the route table is declared.
+struct Routes {
+    router: OpenApiRouter<AppState>,
+    table: RouteTable,
+    problems: Vec<String>,
+}
+
+impl Routes {
+    /// A documented operation: `route` is `routes!(handler)` for exactly one handler.
+    fn add(mut self, route: UtoipaMethodRouter<AppState>, operation: Operation) -> Self {
+        for (template, item) in &route.1.paths {
+            for method in openapi::methods(item) {
+                self.record(template, method, operation);
+            }
+        }
+        self.router = self.router.routes(route);
+        self
+    }
+
+    /// An undocumented route (a probe alias) with its policy.
+    fn alias(mut self, path: &str, method: Method, route: MethodRouter<AppState>, operation: Operation) -> Self {
+        self.record(path, method, operation);
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    fn record(&mut self, template: &str, method: Method, operation: Operation) {
+        if let Err(problem) = self.table.insert(template, method, operation) {
+            self.problems.push(problem);
+        }
+    }
+
+    /// The router, the finished OpenAPI document and the table with each operation's documented
+    /// statuses. A route declared twice, or with mixed kinds, is a programming error found by any
+    /// test that starts the service: it stops start-up.
+    fn finish(self) -> (Router<AppState>, utoipa::openapi::OpenApi, RouteTable) {
+        let Routes { router, mut table, mut problems } = self;
+        for (path, operation) in DOCS_UI_ROUTES {
+            if let Err(problem) = table.insert(path, Method::GET, operation) {
+                problems.push(problem);
+            }
+        }
+        assert!(problems.is_empty(), "invalid route table: {}", problems.join("; "));
+        let (router, mut spec) = router.split_for_parts();
+        openapi::complete(&mut spec, &mut table);
+        (router, spec, table)
+    }
+}
+
+fn assemble(contract: Arc<ContractLog>) -> (Router<AppState>, utoipa::openapi::OpenApi, RouteTable) {
+    let routes = Routes {
+        router: OpenApiRouter::with_openapi(openapi::base()),
+        table: RouteTable::new(contract),
+        problems: Vec::new(),
+    };
+    declare(routes).finish()
+}
+
+/// The complete OpenAPI document, as served and committed.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    assemble(Arc::default()).1
+}
+
+/// Every operation and its policy (the authorization matrix test walks it).
+pub fn table() -> RouteTable {
+    assemble(Arc::default()).2
+}
+
+/// The whole application: the declared routes, the docs UI, the 404 fallback, and the middleware
+/// stack (`middleware::stack`) around each of them — inside the router, so the stack knows the
+/// matched route template and, through it, the route's policy.
 pub fn build_router(state: AppState) -> Router {
-    let (routes, spec) = documented_routes().split_for_parts();
+    let (routes, spec, table) = assemble(state.contract.clone());
     routes
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, spec))
         .fallback(|| async { ApiError::NotFound })
-        .layer(StackLayer::new(state.clone()))
+        .layer(StackLayer::new(state.clone(), table))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 use crate::ApiConfig;
 use crate::auth::{AuthSettings, JwtKeys, PasswordHasher, ThrottleSettings};
-use crate::middleware::rate_limit::RateLimits;
+use crate::limits::RateLimits;
+use crate::policy::ContractLog;
 use freeagentics_shared_state::{Denylist, RateLimiter, RedisPool};
 use freeagentics_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -52,6 +53,8 @@ pub struct App {
     pub denylist: Arc<dyn Denylist>,
     pub rate_limits: RateLimits,
     pub login_throttle: ThrottleSettings,
+    /// Answers whose status their operation does not document (see `policy`).
+    pub contract: Arc<ContractLog>,
 }
 
 impl std::fmt::Debug for App {

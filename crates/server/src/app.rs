@@ -116,6 +116,7 @@ impl Application {
             denylist,
             rate_limits: crate::security::rate_limits(config),
             login_throttle: crate::security::throttle(config),
+            contract: Arc::default(),
         }));
 
         let tasks = TaskTracker::new();

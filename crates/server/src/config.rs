@@ -3,7 +3,7 @@
 //! Secrets are `SecretString`: `Debug` prints `[REDACTED]`, and nothing else ever prints them.
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
-use freeagentics_api::middleware::rate_limit::ClassLimit;
+use freeagentics_api::limits::ClassLimit;
 use freeagentics_core::net::TrustedProxy;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use anyhow::Context as _;
 use freeagentics_api::auth::{AuthSettings, JwtKeys, ThrottleSettings};
-use freeagentics_api::middleware::rate_limit::{ClassLimit, RateLimits};
+use freeagentics_api::limits::{ClassLimit, RateLimits};
 use freeagentics_shared_state::{
     Denylist, LocalDenylist, LocalRateLimiter, RateLimiter, RedisDenylist, RedisPool, RedisRateLimiter,
 };

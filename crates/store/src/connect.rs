@@ -34,7 +34,7 @@ pub struct SqliteOptions {
 pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore, StoreError> {
     let statement_timeout = format!("{}", options.statement_timeout.as_millis());
     let connect = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Other(format!("invalid DATABASE_URL: {}", redact(&e.to_string()))))?
+        .map_err(|e| StoreError::other(format!("invalid DATABASE_URL: {}", redact(&e.to_string()))))?
         .application_name(&options.application_name)
         .options([("statement_timeout", statement_timeout.as_str())]);
     let max = options.pool_size + options.max_overflow;
@@ -54,7 +54,7 @@ pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore,
 pub async fn connect_sqlite(options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
     if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
-            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| StoreError::other(format!("cannot create {}: {e}", parent.display())))?;
     }
     let base = SqliteConnectOptions::new()
         .filename(&options.path)

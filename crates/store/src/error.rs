@@ -18,11 +18,21 @@ pub enum StoreError {
     /// Every pooled connection stayed busy for the acquire timeout: overload, not an outage.
     #[error("database pool exhausted")]
     PoolExhausted,
-    #[error("database error: {0}")]
-    Other(String),
+    /// The database refused a value (SQLSTATE class 22: a NUL byte in text, a number out of
+    /// range): the input's fault, so 422, never 500. Validation should have caught it first.
+    #[error("value refused by the database: {0}")]
+    InvalidValue(String),
+    /// Anything else; the source is kept for the log line of the failing request.
+    #[error("database error")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
+    /// An error that is none of the above, with its cause.
+    pub fn other(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Other(cause.into())
+    }
+
     /// The column a conflict is about (`users.email` → `email`), for field-level 409 bodies.
     pub fn conflict_field(&self) -> Option<&str> {
         match self {
@@ -52,9 +62,15 @@ impl StoreError {
                 let transient = db
                     .code()
                     .is_some_and(|code| code.starts_with("08") || code.starts_with("53") || code.starts_with("57"));
-                if transient { StoreError::Unavailable(db.to_string()) } else { StoreError::Other(db.to_string()) }
+                if transient {
+                    return StoreError::Unavailable(db.to_string());
+                }
+                if db.code().is_some_and(|code| code.starts_with("22")) {
+                    return StoreError::InvalidValue(db.to_string());
+                }
+                StoreError::Other(db.into())
             }
-            other => StoreError::Other(other.to_string()),
+            other => StoreError::Other(other.into()),
         }
     }
 }

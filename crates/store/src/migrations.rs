@@ -20,7 +20,7 @@ pub struct MigrationStatus {
 fn map(error: sqlx::migrate::MigrateError) -> StoreError {
     match error {
         sqlx::migrate::MigrateError::Execute(e) => StoreError::from_sqlx(e, |_| None),
-        other => StoreError::Other(other.to_string()),
+        other => StoreError::other(other),
     }
 }
 

@@ -36,13 +36,27 @@ pub struct UserQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor(pub Uuid);
 
+/// URL-safe base64 of the 16 id bytes, unpadded. Decoding ignores the 4 unused bits of the last
+/// character, so every string matching [`Cursor::PATTERN`] is a position (a list then simply starts
+/// there) and the documented pattern is the whole rule.
+const CURSOR_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+);
+
 impl Cursor {
+    /// What a cursor looks like, for the API documentation.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_-]{22}$";
+
     pub fn encode(self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0.as_bytes())
+        CURSOR_BASE64.encode(self.0.as_bytes())
     }
 
     pub fn decode(raw: &str) -> Option<Self> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let bytes = CURSOR_BASE64.decode(raw).ok()?;
         Uuid::from_slice(&bytes).ok().map(Cursor)
     }
 }
@@ -113,4 +127,22 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub detail: Value,
     pub created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_every_string_of_the_pattern_is_one() {
+        let id = Uuid::now_v7();
+        let encoded = Cursor(id).encode();
+        assert_eq!(encoded.len(), 22);
+        assert_eq!(Cursor::decode(&encoded), Some(Cursor(id)));
+        // the last character carries 4 unused bits: any value of them still names a position
+        assert!(Cursor::decode("AAAAAAAAAAAAAAAAAAAAA_").is_some());
+        assert!(Cursor::decode("________________________").is_none(), "too long");
+        assert!(Cursor::decode("AAAA").is_none(), "too short");
+        assert!(Cursor::decode("AAAAAAAAAAAAAAAAAAAAA=").is_none(), "not of the alphabet");
+    }
 }

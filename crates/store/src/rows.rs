@@ -24,7 +24,7 @@ impl TryFrom<UserRow> for User {
     type Error = StoreError;
 
     fn try_from(row: UserRow) -> Result<Self, StoreError> {
-        let role: Role = row.role.parse().map_err(StoreError::Other)?;
+        let role: Role = row.role.parse().map_err(StoreError::other)?;
         Ok(User {
             id: row.id,
             username: row.username,

@@ -1,12 +1,11 @@
-//! `AuthUser` (any signed-in, active user) and `Authorized<P>` (plus permission `P` from the role
-//! table in `freeagentics_core::role`). Handlers state their requirement in their signature; there
-//! are no ad-hoc role checks in handler bodies.
+//! `AuthUser`: the signed-in, active user of a request. Who may call an operation is declared with
+//! its route (`router.rs`) and enforced by the stack (`middleware::admission`) before the handler
+//! runs; handlers take `AuthUser` to know who is calling (object-level checks such as ownership).
 use crate::{ApiError, AppState};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use freeagentics_core::{Permission, User};
-use std::marker::PhantomData;
 
 use super::AccessClaims;
 
@@ -39,10 +38,20 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
+    /// The user admission left in the request; on an operation whose policy is public, the
+    /// handler's own authentication (an undocumented 401 then shows up in the contract check).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<AuthUser>() {
-            return Ok(user.clone());
+        match parts.extensions.get::<AuthUser>() {
+            Some(user) => Ok(user.clone()),
+            None => Self::authenticate(parts, state).await,
         }
+    }
+}
+
+impl AuthUser {
+    /// Verifies the bearer token, the denylist and the account (exists, active, token issued after
+    /// `tokens_valid_after`), and leaves the user in the request's extensions.
+    pub async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let unauthorized = || ApiError::Unauthorized(INVALID.to_owned());
         let claims = bearer_claims(parts, state).ok_or_else(unauthorized)?;
         if state.denylist.is_revoked(&claims.jti.to_string()).await {
@@ -64,63 +73,6 @@ impl FromRequestParts<AppState> for AuthUser {
         let auth = AuthUser { user, claims };
         parts.extensions.insert(auth.clone());
         Ok(auth)
-    }
-}
-
-/// A permission a route requires, as a type (see [`perm`]).
-pub trait RequiredPermission: Send + Sync + 'static {
-    const PERMISSION: Permission;
-}
-
-/// Marker types, one per permission of the policy table.
-pub mod perm {
-    use super::RequiredPermission;
-    use freeagentics_core::Permission;
-
-    macro_rules! markers {
-        ($($name:ident => $permission:ident),* $(,)?) => {
-            $(
-                #[derive(Debug, Clone, Copy)]
-                pub struct $name;
-                impl RequiredPermission for $name {
-                    const PERMISSION: Permission = Permission::$permission;
-                }
-            )*
-        };
-    }
-
-    markers!(
-        CreateAgent => CreateAgent,
-        DeleteAgent => DeleteAgent,
-        ViewAgents => ViewAgents,
-        ModifyAgent => ModifyAgent,
-        CreateCoalition => CreateCoalition,
-        ViewMetrics => ViewMetrics,
-        AdminSystem => AdminSystem,
-    );
-}
-
-/// A signed-in user whose role grants `P`; 401 without a valid token, 403 without the permission.
-#[derive(Debug, Clone)]
-pub struct Authorized<P: RequiredPermission>(pub AuthUser, PhantomData<P>);
-
-impl<P: RequiredPermission> std::ops::Deref for Authorized<P> {
-    type Target = AuthUser;
-
-    fn deref(&self) -> &AuthUser {
-        &self.0
-    }
-}
-
-impl<P: RequiredPermission> FromRequestParts<AppState> for Authorized<P> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        if !user.can(P::PERMISSION) {
-            return Err(ApiError::Forbidden(format!("this action needs the `{}` permission", P::PERMISSION.as_str())));
-        }
-        Ok(Authorized(user, PhantomData))
     }
 }
 

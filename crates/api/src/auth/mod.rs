@@ -6,7 +6,7 @@ mod sessions;
 mod throttle;
 mod tokens;
 
-pub use extract::{AuthUser, Authorized, RequiredPermission, bearer, bearer_claims, perm};
+pub use extract::{AuthUser, bearer, bearer_claims};
 pub use password::PasswordHasher;
 pub use sessions::{TokenPair, issue_pair, refresh, refresh_digest, revoke_sessions};
 pub use throttle::{LoginThrottle, ThrottleSettings};

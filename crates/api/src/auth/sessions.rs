@@ -48,7 +48,7 @@ pub async fn issue_pair(state: &AppState, user: &User, family: Option<Uuid>) -> 
     let (access_token, _) = state
         .keys
         .issue(user.id, user.role.as_str(), settings.access_ttl)
-        .map_err(|e| ApiError::Internal(format!("signing an access token: {e}")))?;
+        .map_err(|e| ApiError::internal("signing an access token", e))?;
     let refresh_token = random_token();
     let refresh_ttl = time::Duration::try_from(settings.refresh_ttl).unwrap_or(time::Duration::days(7));
     state

@@ -22,15 +22,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !is_json(content_type) {
-            return Err(ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned()));
-        }
-        let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
-        let value: T = parse(&body)?;
+        let value: T = read_json(req, state).await?;
         value.validate()?;
         Ok(ValidJson(value))
     }
+}
+
+/// The body as `T`: JSON media type, size limit, then deserialisation.
+async fn read_json<T: DeserializeOwned>(req: Request, state: &AppState) -> Result<T, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !is_json(content_type) {
+        return Err(ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned()));
+    }
+    let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
+    parse(&body)
+}
+
+/// For optional fields (`#[serde(default, deserialize_with = "no_null")]`): absent is `None`, an
+/// explicit `null` is refused. The OpenAPI document says these fields are not nullable, and a
+/// `null` that silently meant "unchanged" would hide client bugs.
+pub fn no_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The whole body, refused with 413 as soon as it passes `limit` bytes. Declared lengths over the
@@ -88,8 +104,8 @@ fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_owned()
 }
 
-/// A body that may be absent: no `Content-Type` and no bytes means `None`; anything else must be
-/// valid JSON like [`ValidJson`].
+/// A body that may be absent: no `Content-Type` and no bytes, or the JSON `null`, means `None`;
+/// anything else must be valid JSON like [`ValidJson`].
 impl<T> axum::extract::OptionalFromRequest<AppState> for ValidJson<T>
 where
     T: DeserializeOwned + Validate,
@@ -102,7 +118,11 @@ where
         if empty {
             return Ok(None);
         }
-        <Self as FromRequest<AppState>>::from_request(req, state).await.map(Some)
+        let value: Option<T> = read_json(req, state).await?;
+        match value {
+            Some(value) => value.validate().map(|()| Some(ValidJson(value))).map_err(ApiError::from),
+            None => Ok(None),
+        }
     }
 }
 
@@ -130,6 +150,20 @@ mod tests {
             ApiError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("expected validation, got {other:?}"),
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Patch {
+        #[serde(default, deserialize_with = "no_null")]
+        name: Option<String>,
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_but_not_null() {
+        assert_eq!(parse::<Patch>(br#"{}"#).unwrap().name, None);
+        assert_eq!(parse::<Patch>(br#"{"name":"a"}"#).unwrap().name.as_deref(), Some("a"));
+        assert_eq!(fields(parse::<Patch>(br#"{"name":null}"#).unwrap_err()), ["name"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
 /// `?limit=` (1–100, default 20) and the opaque `cursor` from the previous page's `next_cursor`.
-#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct PageParams {
     /// Items per page, 1–100.
     pub limit: Option<u32>,

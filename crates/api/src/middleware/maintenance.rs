@@ -8,20 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The 503 to answer instead of serving `path`, while maintenance is on.
-pub fn refusal(state: &AppState, path: &str) -> Option<Response> {
-    (state.lifecycle.in_maintenance() && !is_exempt(path)).then(|| {
+/// The 503 to answer while maintenance is on. Probes and scrapes are never refused (their routes
+/// are declared as probes in `router.rs`): Kubernetes would restart pods mid-maintenance.
+pub fn refusal(state: &AppState) -> Option<Response> {
+    state.lifecycle.in_maintenance().then(|| {
         ApiError::Unavailable {
             detail: "the service is under maintenance; retry later".to_owned(),
             retry_after: state.config.retry_after,
         }
         .into_response()
     })
-}
-
-/// Probes and scrapes must keep working, or Kubernetes would restart pods mid-maintenance.
-pub fn is_exempt(path: &str) -> bool {
-    path == "/health" || path.starts_with("/health/") || path == "/api/v1/health" || path == "/metrics"
 }
 
 /// `true` (any case, surrounding whitespace ignored) turns maintenance on; anything else, or no

@@ -1,4 +1,5 @@
 //! The HTTP stack, one concern per file; `stack.rs` is the only place the order is decided.
+pub mod admission;
 pub mod compression;
 pub mod cors;
 pub mod maintenance;

@@ -8,7 +8,7 @@ use axum::http::uri::PathAndQuery;
 /// to `/api/docs/` and redirects the bare path there.
 pub fn trim_trailing_slash(mut request: Request) -> Request {
     let path = request.uri().path();
-    if path.len() <= 1 || !path.ends_with('/') || path.starts_with(crate::router::DOCS_PATH) {
+    if path.len() <= 1 || !path.ends_with('/') || path.starts_with(crate::paths::DOCS_PATH) {
         return request;
     }
     let trimmed = path.trim_end_matches('/');

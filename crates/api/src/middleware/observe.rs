@@ -12,10 +12,10 @@ use std::time::Instant;
 use tracing::field;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::policy::UNMATCHED_ROUTE;
+
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-/// Label for requests no route matched, so 404 scans cannot create new series.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// One request being observed. Dropping it measures and logs the request — including when the
 /// client goes away and the request future is dropped mid-flight (recorded as status 499, nginx's
@@ -29,12 +29,15 @@ pub struct Observation {
     route: Route,
     span: tracing::Span,
     status: Option<u16>,
+    /// Probes and scrapes: logged at debug.
+    quiet: bool,
 }
 
 impl Observation {
     /// Starts observing: settles the request id and opens the span (continuing a W3C
     /// `traceparent`). Runs inside the router, which has put the matched route into the request.
-    pub fn start(request: &Request) -> Self {
+    /// `quiet` requests (probes, scrapes) complete at debug level.
+    pub fn start(request: &Request, quiet: bool) -> Self {
         let started = Instant::now();
         let request_id = request_id(request.headers());
         let method = method_label(request.method());
@@ -49,6 +52,7 @@ impl Observation {
             user_id = field::Empty,
             http.response.status_code = field::Empty,
             latency_ms = field::Empty,
+            error.message = field::Empty,
         );
         // W3C traceparent from the caller (or the mesh) becomes this span's parent
         if request.headers().contains_key(&TRACEPARENT) {
@@ -57,7 +61,7 @@ impl Observation {
             let _ = span.set_parent(parent);
         }
         IN_FLIGHT.increment(1.0);
-        Observation { started, method, request_id: Some(request_id), route, span, status: None }
+        Observation { started, method, request_id: Some(request_id), route, span, status: None, quiet }
     }
 
     /// When the request arrived.
@@ -97,13 +101,12 @@ impl Drop for Observation {
         // on the span for traces; on the event below for the one log line per request
         self.span.record("http.response.status_code", status);
         self.span.record("latency_ms", latency_ms);
-        let quiet = route.starts_with("/health") || route == "/metrics";
         self.span.in_scope(|| {
             if self.status.is_none() {
                 tracing::info!(status, latency_ms, "request cancelled by the client");
             } else if status >= 500 {
                 tracing::error!(status, latency_ms, "request completed");
-            } else if quiet {
+            } else if self.quiet {
                 // probes and scrapes arrive every few seconds per replica: keep them out of info logs
                 tracing::debug!(status, latency_ms, "request completed");
             } else {

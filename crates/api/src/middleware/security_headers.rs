@@ -2,34 +2,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use std::sync::LazyLock;
 
+use crate::policy::RouteKind;
+
 /// API responses are data, never documents: nothing may load, frame or embed them.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 /// The vendored Swagger UI needs its own scripts and styles (and inline styles), nothing remote.
 const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
     script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-
-/// Which header set a path gets, decided from the request before it is handed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathClass {
-    /// `/api/...`: also `Cache-Control: no-store`, so tokens and personal data are never cached.
-    Api,
-    /// The docs UI: a CSP that lets its own assets load.
-    Docs,
-    /// Probes, metrics, anything else.
-    Other,
-}
-
-impl PathClass {
-    pub fn of(path: &str) -> Self {
-        if path.starts_with(crate::router::DOCS_PATH) {
-            PathClass::Docs
-        } else if path.starts_with("/api/") {
-            PathClass::Api
-        } else {
-            PathClass::Other
-        }
-    }
-}
 
 /// Room for the set plus what handlers and the rest of the stack add, so no response's map grows.
 const CAPACITY: usize = 24;
@@ -38,9 +17,9 @@ const CAPACITY: usize = 24;
 /// without hashing them, where inserting the set one by one hashed and probed each header and
 /// grew every response's map (docs/PERFORMANCE.md).
 static TEMPLATES: LazyLock<[HeaderMap; 3]> =
-    LazyLock::new(|| [PathClass::Api, PathClass::Docs, PathClass::Other].map(template));
+    LazyLock::new(|| [RouteKind::Api, RouteKind::Docs, RouteKind::Probe].map(template));
 
-fn template(class: PathClass) -> HeaderMap {
+fn template(kind: RouteKind) -> HeaderMap {
     // the headers the original service sent (HSTS, CSP, nosniff, frame deny, referrer and
     // permissions policy), and COOP
     let common = [
@@ -55,9 +34,10 @@ fn template(class: PathClass) -> HeaderMap {
     for (name, value) in common {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    let csp = if class == PathClass::Docs { DOCS_CSP } else { API_CSP };
+    let csp = if kind == RouteKind::Docs { DOCS_CSP } else { API_CSP };
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
-    if class == PathClass::Api {
+    // API answers carry tokens and personal data, probe answers are live state: never cached
+    if kind != RouteKind::Docs {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     // responses differ by origin (the CORS allow headers): caches must keep them apart
@@ -65,13 +45,13 @@ fn template(class: PathClass) -> HeaderMap {
     headers
 }
 
-/// The security headers, `Cache-Control: no-store` on API routes so tokens and personal data are
+/// The security headers, `Cache-Control: no-store` on API and probe routes so tokens and personal data are
 /// never cached, and `Vary: origin`. A header the response already has wins over the set's.
-pub fn apply(class: PathClass, response: &mut Response) {
-    let index = match class {
-        PathClass::Api => 0,
-        PathClass::Docs => 1,
-        PathClass::Other => 2,
+pub fn apply(kind: RouteKind, response: &mut Response) {
+    let index = match kind {
+        RouteKind::Api => 0,
+        RouteKind::Docs => 1,
+        RouteKind::Probe => 2,
     };
     let mut headers = TEMPLATES[index].clone();
     // `extend` replaces the values of a name it meets, so the response's own ones win
@@ -85,12 +65,13 @@ mod tests {
     use axum::response::IntoResponse as _;
 
     #[test]
-    fn every_class_gets_the_set_and_only_api_routes_no_store() {
-        for (path, csp, no_store) in
-            [("/api/v1/users", API_CSP, true), ("/api/docs/index.html", DOCS_CSP, false), ("/health", API_CSP, false)]
+    fn every_kind_gets_the_set_and_only_the_docs_may_be_cached() {
+        for (kind, csp, no_store) in
+            [(RouteKind::Api, API_CSP, true), (RouteKind::Docs, DOCS_CSP, false), (RouteKind::Probe, API_CSP, true)]
         {
+            let path = format!("{kind:?}");
             let mut response = axum::http::StatusCode::OK.into_response();
-            apply(PathClass::of(path), &mut response);
+            apply(kind, &mut response);
             let headers = response.headers();
             assert_eq!(headers[header::CONTENT_SECURITY_POLICY], csp, "{path}");
             assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
@@ -107,7 +88,7 @@ mod tests {
         own.append(header::VARY, HeaderValue::from_static("origin, access-control-request-method"));
         own.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
         own.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
-        apply(PathClass::Api, &mut response);
+        apply(RouteKind::Api, &mut response);
         let headers = response.headers();
         assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=60");
         assert_eq!(headers.get_all(header::VARY).iter().count(), 1);

@@ -20,11 +20,11 @@
 //! reason, requests on routes without a rate limit (probes, metrics) skip the async admission.
 use crate::middleware::cors::Cors;
 use crate::middleware::observe::Observation;
-use crate::middleware::security_headers::{self, PathClass};
-use crate::middleware::{maintenance, problem, rate_limit};
+use crate::middleware::{admission, maintenance, problem, rate_limit, security_headers};
+use crate::policy::{Route, RouteKind, RouteTable};
 use crate::{ApiError, AppState};
-use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 use std::any::Any;
@@ -44,9 +44,10 @@ pub struct StackLayer {
 }
 
 impl StackLayer {
-    pub fn new(state: AppState) -> Self {
+    /// `table` is the router's route table: the policy of every route the stack wraps.
+    pub fn new(state: AppState, table: RouteTable) -> Self {
         let cors = Cors::new(&state.config.cors_origins);
-        StackLayer { shared: Arc::new(Shared { state, cors }) }
+        StackLayer { shared: Arc::new(Shared { state, cors, table }) }
     }
 }
 
@@ -62,6 +63,7 @@ impl<S> tower::Layer<S> for StackLayer {
 struct Shared {
     state: AppState,
     cors: Cors,
+    table: RouteTable,
 }
 
 #[derive(Debug, Clone)]
@@ -84,19 +86,22 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let observation = Observation::start(&request);
-        let span = observation.span().clone();
-        let _entered = span.enter();
         let shared = &self.shared;
         let state = &shared.state;
-        let mut ending = Ending { observation, class: PathClass::of(request.uri().path()), origin: None };
+        let route = Arc::clone(shared.table.route(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str)));
+        let observation = Observation::start(&request, route.kind() == RouteKind::Probe);
+        let span = observation.span().clone();
+        let _entered = span.enter();
+        let mut ending = Ending { observation, route, method: request.method().clone(), origin: None };
 
         // answers decided from the request head alone
         if let Some(preflight) = shared.cors.preflight(&request) {
             return StackFuture::ready(ending.seal(preflight));
         }
         ending.origin = shared.cors.allowed_origin(request.headers());
-        if let Some(refusal) = maintenance::refusal(state, request.uri().path()) {
+        if ending.route.kind() != RouteKind::Probe
+            && let Some(refusal) = maintenance::refusal(state)
+        {
             return StackFuture::ready(ending.finish(refusal));
         }
         let deadline = Deadline { after: state.config.request_timeout, retry_after: state.config.retry_after };
@@ -115,13 +120,16 @@ where
             }));
         }
 
-        let Some(class) = rate_limit::class_of(state, &request) else {
-            // the common path: straight to the router, nothing to await first
+        let class = ending.route.limit_class(&ending.method).filter(|_| state.rate_limits.enabled);
+        let operation = ending.route.operation(&ending.method).map(|(operation, _)| *operation);
+        let checks = operation.filter(admission::has_checks);
+        if class.is_none() && checks.is_none() {
+            // the common path for probes: straight to the router, nothing to await first
             return match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
                 Ok(future) => StackFuture::routed(future, deadline, ending),
                 Err(panic) => StackFuture::ready(ending.finish(panic_response(panic))),
             };
-        };
+        }
 
         // the router is called only after admission: it takes a clone's place, the polled one goes
         let clone = self.inner.clone();
@@ -129,14 +137,29 @@ where
         let shared = Arc::clone(shared);
         StackFuture::boxed(in_span(&span, async move {
             let admitted = AssertUnwindSafe(async {
-                match rate_limit::admit(&shared.state, class, request).await {
-                    Err(refusal) => refusal,
-                    Ok((request, decision)) => {
-                        let Ok(mut response) = StackFuture::under(inner.call(request), deadline).await;
-                        rate_limit::set_headers(response.headers_mut(), &decision);
-                        response
-                    }
+                let (request, decision) = match class {
+                    None => (request, None),
+                    Some(class) => match rate_limit::admit(&shared.state, class, request).await {
+                        Err(refusal) => return refusal,
+                        Ok((request, decision)) => (request, Some(decision)),
+                    },
+                };
+                // authentication and authorization use the database: they run under the deadline
+                let handled = async {
+                    let request = match checks {
+                        Some(operation) => match admission::check(&shared.state, &operation, request).await {
+                            Ok(request) => request,
+                            Err(error) => return Ok(error.into_response()),
+                        },
+                        None => request,
+                    };
+                    inner.call(request).await
+                };
+                let Ok(mut response) = StackFuture::under(Box::pin(handled), deadline).await;
+                if let Some(decision) = decision {
+                    rate_limit::set_headers(response.headers_mut(), &decision);
                 }
+                response
             })
             .catch_unwind()
             .await;
@@ -219,7 +242,7 @@ where
         let (response, ending) = match &mut this.state {
             State::Ready(response) => {
                 let response = response.take().unwrap_or_else(|| {
-                    ApiError::Internal("a finished request was polled again".to_owned()).into_response()
+                    ApiError::Internal(anyhow::anyhow!("a finished request was polled again")).into_response()
                 });
                 return Poll::Ready(Ok(response));
             }
@@ -256,7 +279,9 @@ where
 /// What every answer gets on its way out, whichever path produced it.
 struct Ending {
     observation: Observation,
-    class: PathClass,
+    /// The matched route's policy: its header set and its documented statuses.
+    route: Arc<Route>,
+    method: Method,
     /// The request's `Origin` when it is an allowed one.
     origin: Option<axum::http::HeaderValue>,
 }
@@ -267,11 +292,12 @@ impl Ending {
         self.seal(response)
     }
 
-    /// Problem shape with the request id, security headers, the request id header, measurement.
-    /// Preflights come here directly: they carry their own CORS headers.
+    /// Problem shape with the request id, security headers, the contract check, the request id
+    /// header, measurement. Preflights come here directly: they carry their own CORS headers.
     fn seal(self, response: Response) -> Response {
         let mut response = problem::render(self.observation.request_id(), response);
-        security_headers::apply(self.class, &mut response);
+        security_headers::apply(self.route.kind(), &mut response);
+        self.route.check(&self.method, response.status().as_u16());
         self.observation.complete(response)
     }
 }
@@ -317,7 +343,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned());
-    ApiError::Internal(format!("handler panicked: {message}")).into_response()
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 #[cfg(test)]

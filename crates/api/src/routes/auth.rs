@@ -19,10 +19,16 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3–50 characters of letters, digits, `_`, `.`, `-`; unique regardless of case.
+    #[schema(min_length = 3, max_length = 50, pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     pub username: String,
+    /// Unique regardless of case (the pattern is the syntax the service checks).
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+./=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     pub email: String,
     /// 8–128 characters, not a common password.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub password: Sensitive,
 }
 
@@ -35,8 +41,9 @@ impl Validate for RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(min_length = 1, max_length = 254, pattern = r"^[^\u0000]*\S[^\u0000]*$")]
     pub username_or_email: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 128)]
     pub password: Sensitive,
 }
 
@@ -45,6 +52,8 @@ impl Validate for LoginRequest {
         let mut errors = ValidationErrors::new();
         if self.username_or_email.trim().is_empty() || self.username_or_email.len() > 254 {
             errors.add("username_or_email", "must be 1 to 254 characters");
+        } else if self.username_or_email.contains('\0') {
+            errors.add("username_or_email", "must not contain NUL characters");
         }
         if self.password.expose().is_empty() || self.password.expose().chars().count() > 128 {
             errors.add("password", "must be 1 to 128 characters");
@@ -56,7 +65,7 @@ impl Validate for LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub refresh_token: Sensitive,
 }
 
@@ -74,7 +83,8 @@ impl Validate for RefreshRequest {
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     /// Also revoke this session's refresh token (recommended).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, nullable = false)]
+    #[serde(default, deserialize_with = "crate::extract::no_null")]
     pub refresh_token: Option<Sensitive>,
     /// End every session of the account, on every device.
     #[serde(default)]
@@ -90,9 +100,10 @@ impl Validate for LogoutRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChangeRequest {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, max_length = 128)]
     pub current_password: Sensitive,
-    #[schema(value_type = String)]
+    /// 8–128 characters, not a common password, not the current one.
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub new_password: Sensitive,
 }
 
@@ -127,18 +138,17 @@ async fn respond(state: &AppState, user: &User, family: Option<uuid::Uuid>) -> R
 }
 
 fn hash_error(error: String) -> ApiError {
-    ApiError::Internal(format!("password hashing failed: {error}"))
+    ApiError::internal("password hashing failed", anyhow::anyhow!(error))
 }
 
 /// Create an account (role: the configured default) and sign in.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created; signed in", body = AuthResponse),
-        (status = 409, description = "Username or email taken", body = crate::error::Problem),
-        (status = 422, description = "Invalid fields", body = crate::error::Problem),
-        (status = 429, description = "Too many registrations", body = crate::error::Problem),
+        (status = 201, description = "Account created; signed in", body = AuthResponse,
+            headers(("Location" = String, description = "The new account"))),
+        (status = 409, description = "Username or email taken"),
     ))]
-pub async fn register(
+pub async fn register_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<RegisterRequest>,
@@ -160,10 +170,10 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = AuthResponse),
-        (status = 401, description = "Wrong credentials", body = crate::error::Problem),
-        (status = 429, description = "Too many attempts; see Retry-After", body = crate::error::Problem),
+        (status = 401, description = "Wrong credentials"),
+        (status = 429, description = "Too many requests or failed attempts; see Retry-After"),
     ))]
-pub async fn login(
+pub async fn login_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<LoginRequest>,
@@ -212,9 +222,9 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "New token pair", body = AuthResponse),
-        (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = crate::error::Problem),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token"),
     ))]
-pub async fn refresh(
+pub async fn refresh_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<RefreshRequest>,
@@ -226,9 +236,8 @@ pub async fn refresh(
 /// Sign out: this access token stops working at once; the given refresh token's session (or,
 /// with `all_sessions`, every session) is revoked.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
-    security(("bearer" = [])),
-    responses((status = 204, description = "Signed out"), (status = 401, description = "Not signed in", body = crate::error::Problem)))]
-pub async fn logout(
+    responses((status = 204, description = "Signed out")))]
+pub async fn logout_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     auth: AuthUser,
@@ -258,21 +267,19 @@ pub async fn logout(
 }
 
 /// The signed-in user, role and permissions.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = MeResponse), (status = 401, description = "Not signed in", body = crate::error::Problem)))]
-pub async fn me(auth: AuthUser) -> Json<MeResponse> {
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "The signed-in user", body = MeResponse)))]
+pub async fn get_current_user(auth: AuthUser) -> Json<MeResponse> {
     let permissions = auth.user.role.permissions().iter().map(|p| p.as_str()).collect();
     Json(MeResponse { user: UserView::from(&auth.user), permissions })
 }
 
 /// Change the password (needs the current one). Every other session ends; a new pair is returned.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChangeRequest,
-    security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed; new token pair", body = AuthResponse),
-        (status = 401, description = "Not signed in", body = crate::error::Problem),
-        (status = 403, description = "Wrong current password", body = crate::error::Problem),
-        (status = 422, description = "Invalid new password", body = crate::error::Problem),
+        (status = 403, description = "Wrong current password"),
+        (status = 429, description = "Too many failed attempts; see Retry-After"),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,

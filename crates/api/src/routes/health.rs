@@ -67,7 +67,7 @@ pub struct RedisCheck {
 /// Liveness: the process is up and serving HTTP. Also at `/health/live`.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "The process serves HTTP", body = Liveness)))]
-pub async fn live(State(state): State<AppState>) -> Json<Liveness> {
+pub async fn get_liveness(State(state): State<AppState>) -> Json<Liveness> {
     Json(Liveness { status: "ok", service: state.config.service_name.clone(), version: state.config.version.clone() })
 }
 
@@ -77,7 +77,7 @@ pub async fn live(State(state): State<AppState>) -> Json<Liveness> {
         (status = 200, description = "Ready: `healthy`, or `degraded` when only Redis is down", body = Readiness),
         (status = 503, description = "Not ready: database down or replica draining", body = Readiness),
     ))]
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn get_readiness(State(state): State<AppState>) -> Response {
     let budget = state.config.health_check_timeout;
     // both probes at once: readiness latency is the slower one, not the sum
     let redis_probe = async {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 /// Prometheus text exposition (version 0.0.4) of every service metric plus `process_*`.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Response {
+pub async fn get_metrics(State(state): State<AppState>) -> Response {
     // gauges sampled at scrape time: cheap, and always current
     let pool = state.store.pool_stats();
     metrics::gauge!("freeagentics_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));

@@ -1,8 +1,8 @@
 //! `/api/v1/users`: account administration (permission `admin_system`).
 use crate::audit::{self, AuditKind};
-use crate::auth::{Authorized, perm};
+use crate::auth::AuthUser;
 use crate::extract::{ClientIp, PageParams, ValidJson, ValidPath, ValidQuery, Validate};
-use crate::routes::views::{UserView, check_if_match, etag};
+use crate::routes::views::{RoleName, UserView, check_if_match, etag};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
@@ -18,12 +18,16 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
-    /// `admin`, `researcher`, `agent_manager` or `observer`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<RoleName>)]
     pub role: Option<Role>,
     pub is_active: Option<bool>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
     pub cursor: Option<String>,
 }
 
@@ -49,12 +53,16 @@ pub struct UserPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(min_length = 3, max_length = 50, pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     pub username: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+./=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     pub email: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub password: Sensitive,
-    /// `admin`, `researcher`, `agent_manager` or `observer`.
-    #[schema(value_type = String, example = "researcher")]
+    #[schema(value_type = RoleName, example = "researcher")]
     pub role: Role,
 }
 
@@ -64,11 +72,16 @@ impl Validate for CreateUserRequest {
     }
 }
 
+/// At least one of the fields.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUserRequest {
-    #[schema(value_type = Option<String>, example = "agent_manager")]
+    #[schema(value_type = RoleName, nullable = false, example = "agent_manager")]
+    #[serde(default, deserialize_with = "crate::extract::no_null")]
     pub role: Option<Role>,
+    #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "crate::extract::no_null")]
     pub is_active: Option<bool>,
 }
 
@@ -95,11 +108,10 @@ fn with_etag(status: StatusCode, user: &User) -> Response {
 }
 
 /// List accounts, newest first, filtered by role and status.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListUsersQuery), security(("bearer" = [])),
-    responses((status = 200, body = UserPage), (status = 403, description = "Needs admin_system", body = crate::error::Problem)))]
-pub async fn list(
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListUsersQuery),
+    responses((status = 200, description = "A page of accounts", body = UserPage)))]
+pub async fn list_users(
     State(state): State<AppState>,
-    _admin: Authorized<perm::AdminSystem>,
     ValidQuery(query): ValidQuery<ListUsersQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
     let page = query.page();
@@ -113,11 +125,15 @@ pub async fn list(
 }
 
 /// Create an account with any role (the way to make researchers and agent managers).
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest, security(("bearer" = [])),
-    responses((status = 201, body = UserView), (status = 409, description = "Username or email taken", body = crate::error::Problem)))]
-pub async fn create(
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserView,
+            headers(("Location" = String, description = "The new account"), ("ETag" = String, description = "Its version"))),
+        (status = 409, description = "Username or email taken"),
+    ))]
+pub async fn create_user(
     State(state): State<AppState>,
-    admin: Authorized<perm::AdminSystem>,
+    admin: AuthUser,
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<CreateUserRequest>,
 ) -> Result<Response, ApiError> {
@@ -125,7 +141,7 @@ pub async fn create(
         .hasher
         .hash(body.password.into_inner())
         .await
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))?;
+        .map_err(|e| ApiError::internal("password hashing failed", anyhow::anyhow!(e)))?;
     let user = state
         .store
         .create_user(NewUser { username: body.username, email: body.email, password_hash, role: body.role })
@@ -141,11 +157,10 @@ pub async fn create(
 }
 
 /// One account.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 404, description = "No such user", body = crate::error::Problem)))]
-pub async fn get(
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The account", body = UserView, headers(("ETag" = String, description = "Its version")))))]
+pub async fn get_user(
     State(state): State<AppState>,
-    _admin: Authorized<perm::AdminSystem>,
     ValidPath(UserId { id }): ValidPath<UserId>,
 ) -> Result<Response, ApiError> {
     Ok(with_etag(StatusCode::OK, &state.store.user_by_id(id).await?))
@@ -154,15 +169,14 @@ pub async fn get(
 /// Change role and/or active flag. Honours `If-Match`; ends the user's sessions. Admins cannot
 /// demote or deactivate themselves (someone must remain able to administer).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    request_body = UpdateUserRequest, security(("bearer" = [])),
+    request_body = UpdateUserRequest,
     responses(
-        (status = 200, body = UserView),
-        (status = 409, description = "Would demote or deactivate yourself", body = crate::error::Problem),
-        (status = 412, description = "If-Match does not match the current version", body = crate::error::Problem),
+        (status = 200, description = "Changed", body = UserView, headers(("ETag" = String, description = "The new version"))),
+        (status = 409, description = "Would demote or deactivate yourself"),
     ))]
-pub async fn update(
+pub async fn update_user(
     State(state): State<AppState>,
-    admin: Authorized<perm::AdminSystem>,
+    admin: AuthUser,
     ClientIp(ip): ClientIp,
     ValidPath(UserId { id }): ValidPath<UserId>,
     headers: HeaderMap,
@@ -213,11 +227,11 @@ pub async fn update(
 }
 
 /// Deactivate an account (accounts are never hard-deleted: audit history refers to them).
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deactivated"), (status = 409, description = "Would deactivate yourself", body = crate::error::Problem)))]
-pub async fn deactivate(
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deactivated"), (status = 409, description = "Would deactivate yourself")))]
+pub async fn deactivate_user(
     State(state): State<AppState>,
-    admin: Authorized<perm::AdminSystem>,
+    admin: AuthUser,
     ClientIp(ip): ClientIp,
     ValidPath(UserId { id }): ValidPath<UserId>,
 ) -> Result<StatusCode, ApiError> {

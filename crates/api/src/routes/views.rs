@@ -5,13 +5,23 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// A role of the policy table (the schema of role fields and parameters).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    Admin,
+    Researcher,
+    AgentManager,
+    Observer,
+}
+
 /// A user as clients see it: never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub username: String,
     pub email: String,
-    /// `admin`, `researcher`, `agent_manager` or `observer`.
+    #[schema(value_type = RoleName)]
     pub role: String,
     pub is_active: bool,
     pub version: i64,
