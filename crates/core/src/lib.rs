@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod agent_status;
+pub mod coalition;
 pub mod id;
 pub mod net;
 pub mod role;
@@ -10,6 +12,7 @@ pub mod sensitive;
 pub mod validation;
 
 pub use account::User;
+pub use agent_status::AgentStatus;
 pub use id::new_id;
 pub use role::{Permission, Role};
 pub use sensitive::Sensitive;

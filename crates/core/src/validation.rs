@@ -51,8 +51,44 @@ impl ValidationErrors {
     }
 }
 
+/// Scores, priorities, progress and trust are fractions: finite and within 0–1 inclusive.
+pub fn check_unit_interval(value: f64) -> Result<(), String> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err("must be a number from 0 to 1".to_owned())
+    }
+}
+
+/// Joins a field path: `field_path("objectives[2]", "priority")` is `objectives[2].priority`, and an
+/// empty prefix leaves the name alone.
+pub fn field_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
+}
+
 impl From<FieldError> for ValidationErrors {
     fn from(error: FieldError) -> Self {
         Self(vec![error])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_interval_edges() {
+        for ok in [0.0, 0.5, 1.0] {
+            assert_eq!(check_unit_interval(ok), Ok(()));
+        }
+        for bad in [-0.0001, 1.0001, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(check_unit_interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn field_paths() {
+        assert_eq!(field_path("", "priority"), "priority");
+        assert_eq!(field_path("objectives[2]", "priority"), "objectives[2].priority");
     }
 }
