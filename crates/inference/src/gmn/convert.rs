@@ -189,6 +189,10 @@ impl GmnSpec {
                 _ => cx.err(node.position.clone(), format!("action node {:?} is linked to {} states, expected one", node.id, targets.len())),
             }
         }
+        // Tensor shapes follow from the sizes: with a bad size every shape check would fail too.
+        if !cx.errors.is_empty() {
+            return Err(GmnErrors(cx.errors));
+        }
 
         let mut b: Vec<Option<(Transition, Option<usize>)>> = vec![None; states.len()];
         for t in of(NodeKind::Transition) {
