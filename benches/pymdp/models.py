@@ -64,9 +64,14 @@ def grid_model(p):
                 else:
                     B[t, s, a] = 0.9
                     B[s, s, a] = 0.1
-    D = np.ones(n)
-    D[p["start"][0] * w + p["start"][1]] *= 2.0
-    D = D / D.sum()
+    start = p["start"][0] * w + p["start"][1]
+    if p["variant"] == "reference":
+        D = np.ones(n)
+        D[start] *= 2.0
+        D = D / D.sum()
+    else:
+        D = np.full(n, 0.1 / (n - 1))
+        D[start] = 0.9
     return {"A": [A], "B": [B], "C": [np.array(GRID_C)], "D": [D], "E": None}
 
 

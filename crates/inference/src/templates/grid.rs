@@ -5,7 +5,9 @@
 //! - B (both variants): a move reaches its target with 0.9 and stays with 0.1; a move off the
 //!   grid or into an obstacle cell, and `stay`, stay with 1.0. Stored sparse.
 //! - C (both): `[2, −4, 8, 0, −4]`.
-//! - D (both): uniform with the start cell weighted ×2, normalised.
+//! - D, `reference` variant: uniform with the start cell weighted ×2, normalised (the original's).
+//! - D, `localizing` variant: 0.9 on the start cell, 0.1 spread evenly over the others (the agent
+//!   knows where it starts; observations keep it localised as it moves).
 //! - A, `reference` variant: the original service's: every cell emits
 //!   `normalise([0.8, 0.05, 0.05, 0.05, 0.05] + 0.01)`, so observations say nothing about location
 //!   and every policy ties (kept for comparisons).
@@ -45,7 +47,7 @@ fn specs() -> Vec<ParamSpec> {
     vec![
         ParamSpec::int("width", 20, 2, MAX_SIDE, "columns of the grid"),
         ParamSpec::int("height", 20, 2, MAX_SIDE, "rows of the grid"),
-        ParamSpec::other("start", ParamType::Cell, json!([0, 0]), "[row, column] of the start cell (weighted ×2 in D)"),
+        ParamSpec::other("start", ParamType::Cell, json!([0, 0]), "[row, column] of the start cell (localizing: 0.9 of D; reference: weighted ×2 in D)"),
         ParamSpec::other("goals", ParamType::Cells, Value::Null, "goal cells; default: the bottom-right corner [height-1, width-1]"),
         ParamSpec::other("obstacles", ParamType::Cells, json!([]), "obstacle cells: moves into them stay put"),
         ParamSpec::int("horizon", 3, 1, 5, "planning horizon (policy length); 5^horizon policies"),
@@ -174,10 +176,17 @@ impl GridWorld {
                 }
             }
         }
-        let mut d = Array1::<f64>::ones(n);
-        d[self.state(self.start)] *= 2.0;
-        let total = d.sum();
-        d /= total;
+        let start = self.state(self.start);
+        let d = if self.reference {
+            let mut d = Array1::<f64>::ones(n);
+            d[start] *= 2.0;
+            let total = d.sum();
+            d / total
+        } else {
+            let mut d = Array1::<f64>::from_elem(n, 0.1 / (n - 1) as f64);
+            d[start] = 0.9;
+            d
+        };
         ModelParts {
             a: vec![a.into_dyn()],
             b: vec![Transition::sparse(n, 5, &entries)],
