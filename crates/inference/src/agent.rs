@@ -48,7 +48,12 @@ pub struct StepOutput {
 }
 
 /// One step with fresh scratch buffers. `deadline` is checked between policy-tree nodes.
-pub fn step(model: &CompiledModel, state: &mut AgentState, observation: &[usize], deadline: Option<Instant>) -> Result<StepOutput, StepError> {
+pub fn step(
+    model: &CompiledModel,
+    state: &mut AgentState,
+    observation: &[usize],
+    deadline: Option<Instant>,
+) -> Result<StepOutput, StepError> {
     step_with(model, state, observation, deadline, &mut Workspace::new())
 }
 
@@ -104,8 +109,8 @@ fn empirical_prior(model: &CompiledModel, state: &AgentState) -> Result<Vec<Vec<
         return Err(StepError::StateMismatch(format!("{} factors in the state, {nf} in the model", state.qs.len())));
     }
     let mut prior = Vec::with_capacity(nf);
-    for f in 0..nf {
-        let (ns, a) = (model.num_states[f], action[f]);
+    for (f, &a) in action.iter().enumerate() {
+        let ns = model.num_states[f];
         if state.qs[f].len() != ns || a >= model.num_controls[f] {
             return Err(StepError::StateMismatch(format!("factor {f}: {} states and action {a}", state.qs[f].len())));
         }

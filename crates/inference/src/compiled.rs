@@ -76,12 +76,18 @@ impl CompiledModel {
         if !errors.is_empty() {
             return Err(CompileError::Settings(errors));
         }
-        let model_err = |tensor: &str, rule: Rule, msg: String| CompileError::Model(ModelErrors::single(ModelError::new(tensor, vec![], rule, msg)));
+        let model_err = |tensor: &str, rule: Rule, msg: String| {
+            CompileError::Model(ModelErrors::single(ModelError::new(tensor, vec![], rule, msg)))
+        };
         let num_states = model.num_states();
         let num_obs = model.num_obs();
         let num_controls = model.num_controls();
         if num_states.len() > HARD_MAX_FACTORS {
-            return Err(model_err("B", Rule::Limit, format!("{} factors, the engine supports at most {HARD_MAX_FACTORS}", num_states.len())));
+            return Err(model_err(
+                "B",
+                Rule::Limit,
+                format!("{} factors, the engine supports at most {HARD_MAX_FACTORS}", num_states.len()),
+            ));
         }
         let num_policies = match policy::count(&num_controls, settings.policy_len) {
             Some(n) if n <= limits.max_policies => n,
@@ -102,7 +108,11 @@ impl CompiledModel {
         let joint_states = num_states.iter().product::<usize>();
         let num_joint_outcomes = num_obs.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)).filter(|&n| n <= budget);
         let Some(num_joint_outcomes) = num_joint_outcomes else {
-            return Err(model_err("A", Rule::Limit, format!("the joint outcome space of all modalities exceeds {budget} (max_tensor_elements)")));
+            return Err(model_err(
+                "A",
+                Rule::Limit,
+                format!("the joint outcome space of all modalities exceeds {budget} (max_tensor_elements)"),
+            ));
         };
         let a: Vec<Vec<f64>> = model.a.iter().map(|t| t.as_standard_layout().iter().copied().collect()).collect();
 
@@ -116,18 +126,28 @@ impl CompiledModel {
             joint_nnz = per_state.and_then(|n| joint_nnz.checked_add(n)).unwrap_or(usize::MAX);
         }
         if joint_nnz > budget {
-            return Err(model_err("A", Rule::Limit, format!("the joint likelihood of all modalities has {joint_nnz} non-zeros, more than {budget} (max_tensor_elements)")));
+            return Err(model_err(
+                "A",
+                Rule::Limit,
+                format!(
+                    "the joint likelihood of all modalities has {joint_nnz} non-zeros, more than {budget} (max_tensor_elements)"
+                ),
+            ));
         }
         let nodes = tree_nodes(num_controls.iter().product(), settings.policy_len);
         let work = (nodes as u64).saturating_mul((joint_states + joint_nnz + num_joint_outcomes) as u64);
         if work > limits.max_work_per_step {
             return Err(CompileError::Settings(vec![FieldError::new(
                 "policy_len",
-                format!("a step would take about {work} operations ({nodes} policy-tree nodes), more than {} (max_work_per_step)", limits.max_work_per_step),
+                format!(
+                    "a step would take about {work} operations ({nodes} policy-tree nodes), more than {} (max_work_per_step)",
+                    limits.max_work_per_step
+                ),
             )]));
         }
 
-        let ln_c: Vec<Vec<f64>> = model.c.iter().map(|c| softmax(&c.to_vec()).into_iter().map(|p| (p + EPS).ln()).collect()).collect();
+        let ln_c: Vec<Vec<f64>> =
+            model.c.iter().map(|c| softmax(&c.to_vec()).into_iter().map(|p| (p + EPS).ln()).collect()).collect();
         let eps16 = (-16.0f64).exp();
         let mut utility = vec![0.0; joint_states];
         let mut neg_ambiguity = vec![0.0; joint_states];
@@ -172,7 +192,11 @@ impl CompiledModel {
                     "E",
                     vec![],
                     Rule::Shape,
-                    format!("length {}, expected one entry per policy ({num_policies} with policy_len {})", e.len(), settings.policy_len),
+                    format!(
+                        "length {}, expected one entry per policy ({num_policies} with policy_len {})",
+                        e.len(),
+                        settings.policy_len
+                    ),
                 ))));
             }
         };
@@ -253,7 +277,10 @@ impl CompiledModel {
             + v(self.ln_e.capacity())
             + self.policies.capacity() * 4
             + self.key.capacity()
-            + 8 * (self.num_states.capacity() + self.num_obs.capacity() + self.num_controls.capacity() + self.control_factors.capacity())
+            + 8 * (self.num_states.capacity()
+                + self.num_obs.capacity()
+                + self.num_controls.capacity()
+                + self.control_factors.capacity())
     }
 }
 

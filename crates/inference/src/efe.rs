@@ -27,7 +27,13 @@ struct Tree<'a> {
 }
 
 /// Fills `g` (one entry per policy) with pymdp's `G` for beliefs `qs`.
-pub(crate) fn evaluate(m: &CompiledModel, qs: &[Vec<f64>], deadline: Option<Instant>, ws: &mut Workspace, g: &mut [f64]) -> Result<(), StepError> {
+pub(crate) fn evaluate(
+    m: &CompiledModel,
+    qs: &[Vec<f64>],
+    deadline: Option<Instant>,
+    ws: &mut Workspace,
+    g: &mut [f64],
+) -> Result<(), StepError> {
     let nf = m.num_states.len();
     for (f, q) in qs.iter().enumerate() {
         let off = ws.root_offsets[f];
@@ -37,14 +43,13 @@ pub(crate) fn evaluate(m: &CompiledModel, qs: &[Vec<f64>], deadline: Option<Inst
     parent[..nf].copy_from_slice(&ws.root_offsets);
     let mut tree = Tree { m, threshold: (-16.0f64).exp(), deadline, since_check: 0, leaf: 0 };
     let Workspace { levels, root, joint, qo, level_offsets, .. } = ws;
-    tree.expand(0, root, &parent[..nf], levels, level_offsets, joint, qo, 0.0, g)
+    tree.expand(root, &parent[..nf], levels, level_offsets, joint, qo, 0.0, g)
 }
 
 impl Tree<'_> {
     #[allow(clippy::too_many_arguments)]
     fn expand(
         &mut self,
-        depth: usize,
         parent_buf: &[f64],
         parent_off: &[usize],
         levels: &mut [Vec<f64>],
@@ -85,7 +90,7 @@ impl Tree<'_> {
                 }
                 self.leaf += 1;
             } else {
-                self.expand(depth + 1, current, &child_off[..nf], deeper, level_offsets, joint, qo, acc + step_g, g)?;
+                self.expand(current, &child_off[..nf], deeper, level_offsets, joint, qo, acc + step_g, g)?;
             }
             // Next joint action, last factor fastest (itertools.product order).
             for f in (0..nf).rev() {

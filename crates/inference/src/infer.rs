@@ -11,7 +11,12 @@ const DF_TOL: f64 = 0.001;
 
 /// Posterior per factor and the variational free energy (complexity − accuracy, pymdp's
 /// `calc_free_energy` with its 1e-16 epsilon).
-pub(crate) fn infer_states(m: &CompiledModel, obs: &[usize], prior: &[Vec<f64>], ws: &mut Workspace) -> (Vec<Vec<f64>>, f64) {
+pub(crate) fn infer_states(
+    m: &CompiledModel,
+    obs: &[usize],
+    prior: &[Vec<f64>],
+    ws: &mut Workspace,
+) -> (Vec<Vec<f64>>, f64) {
     let s_count = m.joint_states;
     // ln(∏_m A_m[o_m, s] + 1e-16): the product is taken before the log.
     for s in 0..s_count {

@@ -3,7 +3,7 @@
 //!
 //! Pure: no I/O, no async, no clock beyond an optional deadline the caller passes in.
 //!
-//! ```ignore
+//! ```
 //! use freeagentics_inference::{templates, AgentState, CompiledModel, Limits, step};
 //! let built = templates::build("basic-explorer", &serde_json::json!({"width": 5, "height": 5}), &Limits::default()).unwrap();
 //! let compiled = CompiledModel::new(&built.model, &built.settings, &Limits::default()).unwrap();

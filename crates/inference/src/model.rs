@@ -17,7 +17,10 @@ use crate::sparse::{Csr, Mat, SPARSE_DENSITY};
 pub enum Transition {
     Dense(Array3<f64>),
     /// One `num_states × num_states` matrix per control, rows indexed by the next state.
-    Sparse { num_states: usize, controls: Vec<Csr> },
+    Sparse {
+        num_states: usize,
+        controls: Vec<Csr>,
+    },
 }
 
 impl Transition {
@@ -40,7 +43,8 @@ impl Transition {
         let nnz = t.iter().filter(|&&x| x != 0.0).count();
         if (nnz as f64) < SPARSE_DENSITY * t.len() as f64 {
             let (n, _, nc) = t.dim();
-            let entries: Vec<_> = t.indexed_iter().filter(|(_, v)| **v != 0.0).map(|((to, from, c), &v)| (to, from, c, v)).collect();
+            let entries: Vec<_> =
+                t.indexed_iter().filter(|(_, v)| **v != 0.0).map(|((to, from, c), &v)| (to, from, c, v)).collect();
             Transition::sparse(n, nc, &entries)
         } else {
             Transition::Dense(t)
@@ -55,7 +59,7 @@ impl Transition {
     }
 
     /// The `from` dimension (equal to `num_states` in a valid model).
-    pub(crate) fn from_states(&self) -> usize {
+    pub(crate) fn source_states(&self) -> usize {
         match self {
             Transition::Dense(t) => t.dim().1,
             Transition::Sparse { num_states, .. } => *num_states,
@@ -107,7 +111,7 @@ impl Transition {
                 out.push((to, from, c, v))
             }
         });
-        out.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        out.sort_by_key(|e| (e.0, e.1, e.2));
         out
     }
 

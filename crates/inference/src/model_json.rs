@@ -77,7 +77,10 @@ impl Model {
         if let Some(e) = &self.e {
             obj.insert("E".into(), vec(e));
         }
-        obj.insert("control_factors".into(), Value::Array(self.control_factors.iter().map(|&f| Value::from(f)).collect()));
+        obj.insert(
+            "control_factors".into(),
+            Value::Array(self.control_factors.iter().map(|&f| Value::from(f)).collect()),
+        );
         Value::Object(obj)
     }
 }
@@ -115,7 +118,12 @@ fn parse_list<T>(
         Some(v) => v,
     };
     let Value::Array(items) = value else {
-        sink.push(ModelError::new(key, vec![], Rule::Type, format!("expected a list with one tensor per entry, found {}", kind(value))));
+        sink.push(ModelError::new(
+            key,
+            vec![],
+            Rule::Type,
+            format!("expected a list with one tensor per entry, found {}", kind(value)),
+        ));
         return None;
     };
     if items.len() > max {
@@ -135,7 +143,12 @@ fn parse_list<T>(
 
 fn parse_indices(v: &Value, sink: &mut ErrorSink) -> Option<Vec<usize>> {
     let Value::Array(items) = v else {
-        sink.push(ModelError::new("control_factors", vec![], Rule::Type, format!("expected a list of factor indices, found {}", kind(v))));
+        sink.push(ModelError::new(
+            "control_factors",
+            vec![],
+            Rule::Type,
+            format!("expected a list of factor indices, found {}", kind(v)),
+        ));
         return None;
     };
     let mut out = Vec::with_capacity(items.len());
@@ -143,7 +156,12 @@ fn parse_indices(v: &Value, sink: &mut ErrorSink) -> Option<Vec<usize>> {
         match x.as_u64() {
             Some(f) if f < 1 << 16 => out.push(f as usize),
             _ => {
-                sink.push(ModelError::new("control_factors", vec![i], Rule::Type, format!("expected a factor index, found {x}")));
+                sink.push(ModelError::new(
+                    "control_factors",
+                    vec![i],
+                    Rule::Type,
+                    format!("expected a factor index, found {x}"),
+                ));
                 return None;
             }
         }

@@ -73,18 +73,25 @@ impl RunRequest {
     /// Compiles, checks the observations, and runs.
     pub fn run(&self, limits: &Limits, deadline: Option<Instant>) -> Result<RunResult, RunError> {
         let compiled = self.compile(limits)?;
-        let observations = parse_observations(&self.observations, compiled.num_obs(), limits).map_err(RunError::Invalid)?;
+        let observations =
+            parse_observations(&self.observations, compiled.num_obs(), limits).map_err(RunError::Invalid)?;
         run(&compiled, &observations, self.seed.unwrap_or(0), deadline)
     }
 }
 
 /// Runs a fresh agent over `observations` in order.
-pub fn run(model: &CompiledModel, observations: &[Vec<usize>], seed: u64, deadline: Option<Instant>) -> Result<RunResult, RunError> {
+pub fn run(
+    model: &CompiledModel,
+    observations: &[Vec<usize>],
+    seed: u64,
+    deadline: Option<Instant>,
+) -> Result<RunResult, RunError> {
     let mut state = AgentState::new(seed);
     let mut ws = Workspace::new();
     let mut steps = Vec::with_capacity(observations.len());
     for (i, obs) in observations.iter().enumerate() {
-        let out = step_with(model, &mut state, obs, deadline, &mut ws).map_err(|source| RunError::Step { step: i, source })?;
+        let out = step_with(model, &mut state, obs, deadline, &mut ws)
+            .map_err(|source| RunError::Step { step: i, source })?;
         steps.push(out);
     }
     Ok(RunResult { policies: model.policies(), steps })
@@ -92,15 +99,25 @@ pub fn run(model: &CompiledModel, observations: &[Vec<usize>], seed: u64, deadli
 
 /// Reads `[[o_0, o_1, …], …]` (or `[o, …]` for one modality) and checks every index against
 /// its modality; errors name `observations[step][modality]`.
-pub fn parse_observations(value: &Value, num_obs: &[usize], limits: &Limits) -> Result<Vec<Vec<usize>>, Vec<FieldError>> {
+pub fn parse_observations(
+    value: &Value,
+    num_obs: &[usize],
+    limits: &Limits,
+) -> Result<Vec<Vec<usize>>, Vec<FieldError>> {
     let Value::Array(steps) = value else {
-        return Err(vec![FieldError::new("observations", format!("expected a list of observations, found {}", kind(value)))]);
+        return Err(vec![FieldError::new(
+            "observations",
+            format!("expected a list of observations, found {}", kind(value)),
+        )]);
     };
     if steps.is_empty() {
         return Err(vec![FieldError::new("observations", "at least one observation is required")]);
     }
     if steps.len() > limits.max_steps_per_run {
-        return Err(vec![FieldError::new("observations", format!("{} observations, at most {} (max_steps_per_run)", steps.len(), limits.max_steps_per_run))]);
+        return Err(vec![FieldError::new(
+            "observations",
+            format!("{} observations, at most {} (max_steps_per_run)", steps.len(), limits.max_steps_per_run),
+        )]);
     }
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(steps.len());
@@ -109,12 +126,18 @@ pub fn parse_observations(value: &Value, num_obs: &[usize], limits: &Limits) -> 
             Value::Array(items) => items.iter().collect(),
             single if num_obs.len() == 1 => vec![single],
             other => {
-                errors.push(FieldError::new(format!("observations[{t}]"), format!("expected a list of {} outcome indices, found {}", num_obs.len(), kind(other))));
+                errors.push(FieldError::new(
+                    format!("observations[{t}]"),
+                    format!("expected a list of {} outcome indices, found {}", num_obs.len(), kind(other)),
+                ));
                 continue;
             }
         };
         if entries.len() != num_obs.len() {
-            errors.push(FieldError::new(format!("observations[{t}]"), format!("{} entries, the model has {} modalities", entries.len(), num_obs.len())));
+            errors.push(FieldError::new(
+                format!("observations[{t}]"),
+                format!("{} entries, the model has {} modalities", entries.len(), num_obs.len()),
+            ));
             continue;
         }
         let mut obs = Vec::with_capacity(entries.len());

@@ -49,7 +49,10 @@ impl Settings {
     pub fn validate(&self, limits: &Limits) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.policy_len == 0 || self.policy_len > limits.max_policy_len {
-            errors.push(FieldError::new("policy_len", format!("must be between 1 and {} (max_policy_len)", limits.max_policy_len)));
+            errors.push(FieldError::new(
+                "policy_len",
+                format!("must be between 1 and {} (max_policy_len)", limits.max_policy_len),
+            ));
         }
         for (name, x) in [("gamma", self.gamma), ("alpha", self.alpha)] {
             if !(x.is_finite() && (0.0..=1e6).contains(&x)) {

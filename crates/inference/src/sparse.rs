@@ -20,7 +20,7 @@ impl Csr {
     /// dropped. Entries outside the shape are ignored (callers index within it).
     pub fn from_triplets(rows: usize, cols: usize, mut entries: Vec<(usize, usize, f64)>) -> Self {
         entries.retain(|&(r, c, _)| r < rows && c < cols);
-        entries.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        entries.sort_by_key(|e| (e.0, e.1));
         let mut row_ptr = vec![0u32; rows + 1];
         let mut col_idx = Vec::with_capacity(entries.len());
         let mut vals: Vec<f64> = Vec::with_capacity(entries.len());
@@ -105,7 +105,10 @@ impl Csr {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mat {
     /// Row-major `n × n`.
-    Dense { n: usize, data: Vec<f64> },
+    Dense {
+        n: usize,
+        data: Vec<f64>,
+    },
     Sparse(Csr),
 }
 
@@ -140,10 +143,6 @@ impl Mat {
         }
     }
 
-    pub fn is_sparse(&self) -> bool {
-        matches!(self, Mat::Sparse(_))
-    }
-
     pub fn heap_bytes(&self) -> usize {
         match self {
             Mat::Dense { data, .. } => data.capacity() * 8,
@@ -170,12 +169,12 @@ mod tests {
     fn storage_follows_density_and_both_agree() {
         let entries = vec![(0, 0, 1.0), (1, 0, 2.0), (1, 1, 3.0), (0, 1, 4.0)];
         let dense = Mat::from_triplets(2, entries.clone());
-        assert!(!dense.is_sparse());
+        assert!(matches!(dense, Mat::Dense { .. }));
         let sparse = Mat::Sparse(Csr::from_triplets(2, 2, entries));
         let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
         dense.mul_vec(&[1.0, 1.0], &mut a);
         sparse.mul_vec(&[1.0, 1.0], &mut b);
         assert_eq!(a, b);
-        assert!(Mat::from_triplets(10, vec![(0, 0, 1.0)]).is_sparse());
+        assert!(matches!(Mat::from_triplets(10, vec![(0, 0, 1.0)]), Mat::Sparse(_)));
     }
 }

@@ -18,7 +18,7 @@ pub(crate) fn parse_tensor(
     let shape = infer_shape(value, name, rank, max_rank)?;
     let mut count: usize = 1;
     for &d in &shape {
-        count = count.checked_mul(d).unwrap_or(usize::MAX);
+        count = count.saturating_mul(d);
     }
     if count > budget {
         return Err(ModelError::new(
@@ -81,14 +81,24 @@ fn infer_shape(value: &Value, name: &str, rank: Option<usize>, max_rank: usize) 
                     name,
                     vec![0; shape.len()],
                     Rule::Type,
-                    format!("expected {}, found {}", if shape.is_empty() { "an array" } else { "a number or an array" }, kind(other)),
+                    format!(
+                        "expected {}, found {}",
+                        if shape.is_empty() { "an array" } else { "a number or an array" },
+                        kind(other)
+                    ),
                 ));
             }
         }
     }
 }
 
-fn fill(value: &Value, name: &str, shape: &[usize], index: &mut Vec<usize>, out: &mut Vec<f64>) -> Result<(), ModelError> {
+fn fill(
+    value: &Value,
+    name: &str,
+    shape: &[usize],
+    index: &mut Vec<usize>,
+    out: &mut Vec<f64>,
+) -> Result<(), ModelError> {
     let depth = index.len();
     if depth == shape.len() {
         return match value {
@@ -99,7 +109,12 @@ fn fill(value: &Value, name: &str, shape: &[usize], index: &mut Vec<usize>, out:
                 }
                 None => Err(ModelError::new(name, index.clone(), Rule::Finite, "number out of range")),
             },
-            other => Err(ModelError::new(name, index.clone(), Rule::Type, format!("expected a number, found {}", kind(other)))),
+            other => Err(ModelError::new(
+                name,
+                index.clone(),
+                Rule::Type,
+                format!("expected a number, found {}", kind(other)),
+            )),
         };
     }
     let Value::Array(items) = value else {

@@ -23,7 +23,12 @@ pub(crate) fn validate(parts: ModelParts, limits: &Limits) -> Result<Model, Mode
         sink.push(ModelError::new("A", vec![], Rule::Required, "at least one observation modality is required"));
     }
     if nm > limits.max_modalities {
-        sink.push(ModelError::new("A", vec![], Rule::Limit, format!("{nm} modalities, at most {}", limits.max_modalities)));
+        sink.push(ModelError::new(
+            "A",
+            vec![],
+            Rule::Limit,
+            format!("{nm} modalities, at most {}", limits.max_modalities),
+        ));
     }
     if !sink.is_empty() {
         return Err(ModelErrors(sink.errors));
@@ -33,15 +38,25 @@ pub(crate) fn validate(parts: ModelParts, limits: &Limits) -> Result<Model, Mode
     let num_states: Vec<usize> = b.iter().map(Transition::num_states).collect();
     let mut shapes_ok = true;
     for (f, bf) in b.iter().enumerate() {
-        let (n, from, nc) = (bf.num_states(), bf.from_states(), bf.num_controls());
+        let (n, from, nc) = (bf.num_states(), bf.source_states(), bf.num_controls());
         let name = format!("B[{f}]");
         if n != from {
             shapes_ok = false;
-            sink.push(ModelError::new(&name, vec![], Rule::Shape, format!("shape [{n}, {from}, {nc}]: the first two dimensions must be equal")));
+            sink.push(ModelError::new(
+                &name,
+                vec![],
+                Rule::Shape,
+                format!("shape [{n}, {from}, {nc}]: the first two dimensions must be equal"),
+            ));
         }
         if n > limits.max_states_per_factor {
             shapes_ok = false;
-            sink.push(ModelError::new(&name, vec![], Rule::Limit, format!("{n} states, at most {}", limits.max_states_per_factor)));
+            sink.push(ModelError::new(
+                &name,
+                vec![],
+                Rule::Limit,
+                format!("{n} states, at most {}", limits.max_states_per_factor),
+            ));
         }
         if n == 0 || nc == 0 {
             shapes_ok = false;
@@ -57,14 +72,22 @@ pub(crate) fn validate(parts: ModelParts, limits: &Limits) -> Result<Model, Mode
                 &name,
                 vec![],
                 Rule::Shape,
-                format!("shape {shape:?}, expected [num_obs, {}] (the states of every factor, from B)", join(&num_states)),
+                format!(
+                    "shape {shape:?}, expected [num_obs, {}] (the states of every factor, from B)",
+                    join(&num_states)
+                ),
             ));
         } else if shape[0] == 0 {
             shapes_ok = false;
             sink.push(ModelError::new(&name, vec![], Rule::Shape, "at least one outcome is required"));
         } else if shape[0] > limits.max_observations_per_modality {
             shapes_ok = false;
-            sink.push(ModelError::new(&name, vec![], Rule::Limit, format!("{} outcomes, at most {}", shape[0], limits.max_observations_per_modality)));
+            sink.push(ModelError::new(
+                &name,
+                vec![],
+                Rule::Limit,
+                format!("{} outcomes, at most {}", shape[0], limits.max_observations_per_modality),
+            ));
         }
     }
     let num_obs: Vec<usize> = a.iter().map(|x| x.shape().first().copied().unwrap_or(0)).collect();
@@ -75,7 +98,12 @@ pub(crate) fn validate(parts: ModelParts, limits: &Limits) -> Result<Model, Mode
         + e.as_ref().map_or(0, Array1::len);
     if stored > limits.max_tensor_elements {
         shapes_ok = false;
-        sink.push(ModelError::new("model", vec![], Rule::Limit, format!("{stored} tensor elements, at most {}", limits.max_tensor_elements)));
+        sink.push(ModelError::new(
+            "model",
+            vec![],
+            Rule::Limit,
+            format!("{stored} tensor elements, at most {}", limits.max_tensor_elements),
+        ));
     }
     if !shapes_ok {
         return Err(ModelErrors(sink.errors));
@@ -95,7 +123,12 @@ pub(crate) fn validate(parts: ModelParts, limits: &Limits) -> Result<Model, Mode
             for (m, cm) in c.iter().enumerate() {
                 for (i, &x) in cm.iter().enumerate() {
                     if !x.is_finite() {
-                        sink.push(ModelError::new(format!("C[{m}]"), vec![i], Rule::Finite, format!("{x} is not finite")));
+                        sink.push(ModelError::new(
+                            format!("C[{m}]"),
+                            vec![i],
+                            Rule::Finite,
+                            format!("{x} is not finite"),
+                        ));
                     }
                 }
             }
@@ -123,7 +156,12 @@ pub(crate) fn validate(parts: ModelParts, limits: &Limits) -> Result<Model, Mode
         sorted.sort_unstable();
         sorted.dedup();
         if let Some((i, &f)) = given.iter().enumerate().find(|(_, f)| **f >= nf) {
-            sink.push(ModelError::new("control_factors", vec![i], Rule::ControlFactors, format!("factor {f} does not exist (the model has {nf})")));
+            sink.push(ModelError::new(
+                "control_factors",
+                vec![i],
+                Rule::ControlFactors,
+                format!("factor {f} does not exist (the model has {nf})"),
+            ));
         } else if sorted.len() != given.len() {
             sink.push(ModelError::new("control_factors", vec![], Rule::ControlFactors, "a factor is listed twice"));
         } else if sorted != derived {
@@ -150,14 +188,24 @@ fn join(xs: &[usize]) -> String {
 /// Checks the count and lengths of a list of vectors; true when they fit.
 fn check_vectors(v: &[Array1<f64>], name: &str, want: &[usize], what: &str, sink: &mut ErrorSink) -> bool {
     if v.len() != want.len() {
-        sink.push(ModelError::new(name, vec![], Rule::Shape, format!("{} vectors, expected {} (one per entry of {what})", v.len(), want.len())));
+        sink.push(ModelError::new(
+            name,
+            vec![],
+            Rule::Shape,
+            format!("{} vectors, expected {} (one per entry of {what})", v.len(), want.len()),
+        ));
         return false;
     }
     let mut ok = true;
     for (i, (x, &n)) in v.iter().zip(want).enumerate() {
         if x.len() != n {
             ok = false;
-            sink.push(ModelError::new(format!("{name}[{i}]"), vec![], Rule::Shape, format!("length {}, expected {n} ({what})", x.len())));
+            sink.push(ModelError::new(
+                format!("{name}[{i}]"),
+                vec![],
+                Rule::Shape,
+                format!("length {}, expected {n} ({what})", x.len()),
+            ));
         }
     }
     ok
@@ -216,7 +264,12 @@ fn check_columns_dense(t: &ArrayD<f64>, name: &str, sink: &mut ErrorSink) {
             }
             let index = unravel(j, &shape);
             let column: Vec<String> = index[1..].iter().map(ToString::to_string).collect();
-            sink.push(ModelError::new(name, index, Rule::ColumnsNormalised, format!("column {name}[:, {}] sums to {s}", column.join(", "))));
+            sink.push(ModelError::new(
+                name,
+                index,
+                Rule::ColumnsNormalised,
+                format!("column {name}[:, {}] sums to {s}", column.join(", ")),
+            ));
         }
     }
 }
@@ -240,7 +293,12 @@ fn check_transition(t: &Transition, name: &str, sink: &mut ErrorSink) {
                 return;
             }
             let (from, c) = (k / nc, k % nc);
-            sink.push(ModelError::new(name, vec![0, from, c], Rule::ColumnsNormalised, format!("column {name}[:, {from}, {c}] sums to {s}")));
+            sink.push(ModelError::new(
+                name,
+                vec![0, from, c],
+                Rule::ColumnsNormalised,
+                format!("column {name}[:, {from}, {c}] sums to {s}"),
+            ));
         }
     }
 }

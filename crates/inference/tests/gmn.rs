@@ -1,5 +1,7 @@
 //! The GMN parser and conversion: both forms, examples, positions in errors, limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
 use freeagentics_inference::gmn::{self, MAX_SPEC_BYTES};
 use freeagentics_inference::{AgentState, CompiledModel, Limits, step};
 use serde_json::json;
@@ -37,7 +39,10 @@ fn dimensions_of_the_examples() {
     assert_eq!((d.policy_len, d.num_policies, d.control_factors.clone()), (2, 25, vec![0]));
     assert_eq!(d.factors[0].action.as_deref(), Some("move"));
     let d = gmn::validate(gmn::examples()[2].text, &limits()).unwrap();
-    assert_eq!((d.num_states.clone(), d.num_controls.clone(), d.control_factors.clone()), (vec![3, 3], vec![3, 1], vec![0]));
+    assert_eq!(
+        (d.num_states.clone(), d.num_controls.clone(), d.control_factors.clone()),
+        (vec![3, 3], vec![3, 1], vec![0])
+    );
     assert_eq!(d.modalities.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["partner_signal", "coordination"]);
 }
 
@@ -121,32 +126,44 @@ fn text_errors_carry_line_and_column() {
     assert!(e.iter().any(|x| x.3.contains("one observation node")), "{e:?}");
     assert!(e.iter().any(|x| x.3.contains("one action node")), "{e:?}");
 
-    let e = field_errors("[nodes]\nx: state {matrix: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}\n");
+    let e = field_errors(
+        "[nodes]\nx: state {matrix: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}\n",
+    );
     assert!(e[0].3.contains("nested deeper"), "{e:?}");
 }
 
-const SMALL: &str = "[nodes]\ns: state {num_states: 2}\no: observation {num_observations: 2}\na: action {num_actions: 2}\n";
+const SMALL: &str =
+    "[nodes]\ns: state {num_states: 2}\no: observation {num_observations: 2}\na: action {num_actions: 2}\n";
 
 #[test]
 fn conversion_errors_name_the_node_property_and_line() {
-    let src = format!("{SMALL}l: likelihood {{matrix: [[0.5, 0.7], [0.5, 0.4]]}}\n[edges]\na -> s: influences\nl -> o: generates\n");
+    let src = format!(
+        "{SMALL}l: likelihood {{matrix: [[0.5, 0.7], [0.5, 0.4]]}}\n[edges]\na -> s: influences\nl -> o: generates\n"
+    );
     let e = field_errors(&src);
     assert_eq!((e[0].0.as_str(), e[0].1), ("nodes[3].properties.matrix", Some(5)), "{e:?}");
     assert!(e[0].3.contains("columns sum to 1") && e[0].3.contains("A[0]"), "{e:?}");
 
-    let src = format!("{SMALL}l: likelihood {{matrix: [[1, 0, 0], [0, 1, 1]]}}\n[edges]\na -> s: influences\nl -> o: generates\n");
+    let src = format!(
+        "{SMALL}l: likelihood {{matrix: [[1, 0, 0], [0, 1, 1]]}}\n[edges]\na -> s: influences\nl -> o: generates\n"
+    );
     let e = field_errors(&src);
     assert!(e[0].0 == "nodes[3].properties.matrix" && e[0].3.contains("expected [2, 2]"), "{e:?}");
 
     let e = field_errors(&format!("{SMALL}[edges]\n"));
     assert!(e[0].3.contains("controls no state"), "{e:?}");
 
-    let e = field_errors("[nodes]\ns: state\no: observation {num_observations: 2}\na: action {num_actions: 2}\n[edges]\na -> s: influences\n");
+    let e = field_errors(
+        "[nodes]\ns: state\no: observation {num_observations: 2}\na: action {num_actions: 2}\n[edges]\na -> s: influences\n",
+    );
     assert_eq!(e[0].0, "nodes[0].properties.num_states", "{e:?}");
 
-    let src = format!("{SMALL}t: transition {{matrix: [[[1, 1], [0, 0]], [[0, 0], [1, 1]]]}}\n[edges]\na -> t: influences\nt -> s: updates\n");
+    let src = format!(
+        "{SMALL}t: transition {{matrix: [[[1, 1], [0, 0]], [[0, 0], [1, 1]]]}}\n[edges]\na -> t: influences\nt -> s: updates\n"
+    );
     gmn::parse(&src).unwrap().to_model(&limits()).unwrap();
-    let src = format!("{SMALL}t: transition {{matrix: [[[1, 1], [0, 0]], [[0, 0], [1, 1]]]}}\n[edges]\nt -> s: updates\n");
+    let src =
+        format!("{SMALL}t: transition {{matrix: [[[1, 1], [0, 0]], [[0, 0], [1, 1]]]}}\n[edges]\nt -> s: updates\n");
     let e = field_errors(&src);
     assert!(e.iter().any(|x| x.3.contains("controls no state")), "{e:?}");
 }
@@ -159,7 +176,10 @@ fn json_errors_carry_the_field_path_or_the_syntax_position() {
     let spec = json!({"nodes": [{"id": "s", "type": "state", "properties": {"num_states": 2}}, {"id": "o", "type": "observation"}, {"id": 3, "type": "action"}], "edges": [{"source": "s"}]});
     let err = gmn::parse_value(&spec).unwrap_err();
     let fields: Vec<_> = err.0.iter().map(|e| e.position.field.as_str()).collect();
-    assert!(fields.contains(&"nodes[2].id") && fields.contains(&"edges[0].target") && fields.contains(&"edges[0].type"), "{fields:?}");
+    assert!(
+        fields.contains(&"nodes[2].id") && fields.contains(&"edges[0].target") && fields.contains(&"edges[0].type"),
+        "{fields:?}"
+    );
 
     let spec = json!({"nodes": [{"id": "s", "type": "state", "properties": {"num_states": 0}}, {"id": "o", "type": "observation", "properties": {"num_observations": 2}}, {"id": "a", "type": "action", "properties": {"num_actions": 2}}], "edges": [{"source": "a", "target": "s", "type": "influences"}]});
     let err = gmn::parse_value(&spec).unwrap().to_model(&limits()).unwrap_err();

@@ -2,6 +2,8 @@
 //! compared within 1e-6. Where pymdp's first-step action marginal ties, any tied action is
 //! accepted and the agent then follows pymdp's pick so the remaining steps stay comparable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
 mod common;
 
 use common::{Fixture, load_fixtures, model_of};
@@ -54,7 +56,12 @@ fn check(fx: &Fixture) -> (usize, f64) {
         for (f, marg) in marginals.iter().enumerate() {
             let best = marg.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let ours = out.action[f];
-            assert!(marg[ours] >= best - TOL, "{}: action {ours} has marginal {}, the best is {best}", at(&format!("action[{f}]")), marg[ours]);
+            assert!(
+                marg[ours] >= best - TOL,
+                "{}: action {ours} has marginal {}, the best is {best}",
+                at(&format!("action[{f}]")),
+                marg[ours]
+            );
             if ours != want.action[f] {
                 ties += 1;
             }

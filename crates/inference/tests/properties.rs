@@ -1,8 +1,12 @@
 //! Property tests: posteriors are distributions, a uniform A leaves the prior unchanged, both GMN
 //! forms of one spec give one model, and neither the GMN parser nor the model validator panics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
 use freeagentics_inference::gmn;
-use freeagentics_inference::{AgentState, CompiledModel, Limits, Model, RunRequest, Settings, parse_observations, step};
+use freeagentics_inference::{
+    AgentState, CompiledModel, Limits, Model, RunRequest, Settings, parse_observations, step,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -23,7 +27,8 @@ impl Gen {
         let cols: usize = shape[1..].iter().product();
         let mut data = vec![0.0; rows * cols];
         for c in 0..cols {
-            let mut col: Vec<f64> = (0..rows).map(|_| if sparse && self.next() < 0.4 { 0.0 } else { self.next() + 1e-3 }).collect();
+            let mut col: Vec<f64> =
+                (0..rows).map(|_| if sparse && self.next() < 0.4 { 0.0 } else { self.next() + 1e-3 }).collect();
             if col.iter().all(|&x| x == 0.0) {
                 col[0] = 1.0;
             }
@@ -54,20 +59,34 @@ struct Dims {
 }
 
 fn dims() -> impl Strategy<Value = Dims> {
-    (prop::collection::vec((1usize..6, 1usize..4), 1..4), prop::collection::vec(1usize..6, 1..4), any::<u64>(), any::<bool>())
-        .prop_map(|(f, no, seed, sparse)| Dims { ns: f.iter().map(|x| x.0).collect(), nc: f.iter().map(|x| x.1).collect(), no, seed: seed | 1, sparse })
+    (
+        prop::collection::vec((1usize..6, 1usize..4), 1..4),
+        prop::collection::vec(1usize..6, 1..4),
+        any::<u64>(),
+        any::<bool>(),
+    )
+        .prop_map(|(f, no, seed, sparse)| Dims {
+            ns: f.iter().map(|x| x.0).collect(),
+            nc: f.iter().map(|x| x.1).collect(),
+            no,
+            seed: seed | 1,
+            sparse,
+        })
 }
 
 fn model_json(d: &Dims, uniform_a: bool) -> Value {
     let mut g = Gen(d.seed);
-    let a: Vec<Value> = d
-        .no
-        .iter()
-        .map(|&o| {
-            let shape: Vec<usize> = std::iter::once(o).chain(d.ns.iter().copied()).collect();
-            if uniform_a { nest(&vec![1.0 / o as f64; shape.iter().product()], &shape) } else { g.columns(&shape, d.sparse) }
-        })
-        .collect();
+    let a: Vec<Value> =
+        d.no.iter()
+            .map(|&o| {
+                let shape: Vec<usize> = std::iter::once(o).chain(d.ns.iter().copied()).collect();
+                if uniform_a {
+                    nest(&vec![1.0 / o as f64; shape.iter().product()], &shape)
+                } else {
+                    g.columns(&shape, d.sparse)
+                }
+            })
+            .collect();
     let b: Vec<Value> = d.ns.iter().zip(&d.nc).map(|(&n, &c)| g.columns(&[n, n, c], d.sparse)).collect();
     let c: Vec<Value> = d.no.iter().map(|&o| json!((0..o).map(|_| g.next() * 8.0 - 4.0).collect::<Vec<_>>())).collect();
     let dd: Vec<Value> = d.ns.iter().map(|&n| g.columns(&[n], false)).collect();
@@ -177,8 +196,20 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(prop_oneof![Just("A".to_string()), Just("B".to_string()), Just("C".to_string()), Just("D".to_string()), Just("E".to_string()), Just("control_factors".to_string()), "[a-z]{1,4}"], inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("A".to_string()),
+                    Just("B".to_string()),
+                    Just("C".to_string()),
+                    Just("D".to_string()),
+                    Just("E".to_string()),
+                    Just("control_factors".to_string()),
+                    "[a-z]{1,4}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -186,10 +217,33 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Strings made of the text form's own tokens, so the parser gets deep into its grammar.
 fn gmn_like() -> impl Strategy<Value = String> {
     let token = prop_oneof![
-        Just("[nodes]\n"), Just("[edges]\n"), Just("[metadata]\n"), Just("s: state {num_states: 3}\n"), Just("o: observation"),
-        Just(" {num_observations: 2}\n"), Just("a: action {num_actions: 2}\n"), Just("a -> s: influences\n"), Just("l -> o: generates"),
-        Just("l: likelihood {matrix: [[0.5, 0.5], [0.5, 0.5]]}"), Just("{"), Just("}"), Just("["), Just("]"), Just(","), Just(":"),
-        Just("->"), Just("\""), Just("\\"), Just("#"), Just("\n"), Just(" "), Just("1e999"), Just("-"), Just("é"), Just("x"), Just("\u{0}"),
+        Just("[nodes]\n"),
+        Just("[edges]\n"),
+        Just("[metadata]\n"),
+        Just("s: state {num_states: 3}\n"),
+        Just("o: observation"),
+        Just(" {num_observations: 2}\n"),
+        Just("a: action {num_actions: 2}\n"),
+        Just("a -> s: influences\n"),
+        Just("l -> o: generates"),
+        Just("l: likelihood {matrix: [[0.5, 0.5], [0.5, 0.5]]}"),
+        Just("{"),
+        Just("}"),
+        Just("["),
+        Just("]"),
+        Just(","),
+        Just(":"),
+        Just("->"),
+        Just("\""),
+        Just("\\"),
+        Just("#"),
+        Just("\n"),
+        Just(" "),
+        Just("1e999"),
+        Just("-"),
+        Just("é"),
+        Just("x"),
+        Just("\u{0}"),
     ];
     prop::collection::vec(token, 0..40).prop_map(|t| t.concat())
 }
@@ -214,7 +268,7 @@ proptest! {
         let _ = Model::from_json(&v, &Limits::default());
         let _ = gmn::parse_value(&v);
         let _ = parse_observations(&v, &[3, 2], &Limits::default());
-        if let Ok(req) = serde_json::from_value::<RunRequest>(json!({"model": v.clone(), "observations": v})) {
+        if let Ok(req) = serde_json::from_value::<RunRequest>(json!({"model": &v, "observations": &v})) {
             let _ = req.run(&Limits::default(), None);
         }
     }

@@ -1,5 +1,7 @@
 //! Templates: listing, parameter errors, and what each model does when stepped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
 use freeagentics_inference::templates::{self, GridLabel, GridWorld};
 use freeagentics_inference::{ActionSelection, AgentState, CompiledModel, Limits, Settings, StepError, step};
 use serde_json::{Value, json};
@@ -28,7 +30,12 @@ fn every_listed_template_builds_with_its_defaults_and_steps() {
 #[test]
 fn parameter_errors_name_the_parameter() {
     let fields = |name: &str, params: Value| -> Vec<String> {
-        templates::build(name, &params, &Limits::default()).err().unwrap_or_default().into_iter().map(|e| e.field).collect()
+        templates::build(name, &params, &Limits::default())
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     };
     assert_eq!(fields("nope", json!({})), ["template"]);
     assert_eq!(fields("basic-explorer", json!({"width": 1, "colour": "red"})), ["params.colour", "params.width"]);
@@ -85,7 +92,10 @@ fn world_params(w: &GridWorld) -> Value {
 
 #[test]
 fn the_localizing_grid_localises_and_reaches_a_goal_within_its_horizon() {
-    let world = GridWorld::from_params(&json!({"width": 6, "height": 6, "start": [2, 2], "goals": [[4, 4]], "obstacles": [[1, 4]], "horizon": 4})).unwrap();
+    let world = GridWorld::from_params(
+        &json!({"width": 6, "height": 6, "start": [2, 2], "goals": [[4, 4]], "obstacles": [[1, 4]], "horizon": 4}),
+    )
+    .unwrap();
     assert_eq!(world.label((4, 4)), GridLabel::Goal);
     assert_eq!(world.label((1, 3)), GridLabel::Obstacle);
     assert_eq!(world.label((0, 2)), GridLabel::OutOfBounds);
@@ -138,7 +148,12 @@ fn goal_optimizer_and_pattern_predictor_shapes() {
     let g = templates::build("goal-optimizer", &json!({"length": 5, "num_goals": 3}), &Limits::default()).unwrap();
     assert_eq!((g.model.num_states(), g.model.num_obs(), g.model.num_controls()), (vec![5, 3], vec![5, 2], vec![3, 1]));
     assert_eq!(g.model.control_factors(), &[0]);
-    let p = templates::build("pattern-predictor", &json!({"pattern": [0, 1, 1, 2, 3], "num_symbols": 4, "horizon": 2}), &Limits::default()).unwrap();
+    let p = templates::build(
+        "pattern-predictor",
+        &json!({"pattern": [0, 1, 1, 2, 3], "num_symbols": 4, "horizon": 2}),
+        &Limits::default(),
+    )
+    .unwrap();
     assert_eq!((p.model.num_states(), p.model.num_obs(), p.model.num_controls()), (vec![5, 4], vec![4, 2], vec![1, 4]));
     assert_eq!(p.settings.policy_len, 2);
 }

@@ -82,7 +82,13 @@ impl Ctx<'_> {
         let id = &self.spec.nodes[i].id;
         let mut out = Vec::new();
         for e in &self.spec.edges {
-            let other = if &e.source == id { &e.target } else if &e.target == id { &e.source } else { continue };
+            let other = if &e.source == id {
+                &e.target
+            } else if &e.target == id {
+                &e.source
+            } else {
+                continue;
+            };
             if let Some(j) = self.spec.nodes.iter().position(|n| &n.id == other)
                 && self.spec.nodes[j].kind == kind
                 && !out.contains(&j)
@@ -117,11 +123,23 @@ impl Ctx<'_> {
         match linked.as_slice() {
             [j] => Some(*j),
             [] => {
-                self.err(node.position.clone(), format!("{} node {:?} is linked to no {} node", node.kind.as_str(), node.id, kind.as_str()));
+                self.err(
+                    node.position.clone(),
+                    format!("{} node {:?} is linked to no {} node", node.kind.as_str(), node.id, kind.as_str()),
+                );
                 None
             }
             _ => {
-                self.err(node.position.clone(), format!("{} node {:?} is linked to {} {} nodes, expected one", node.kind.as_str(), node.id, linked.len(), kind.as_str()));
+                self.err(
+                    node.position.clone(),
+                    format!(
+                        "{} node {:?} is linked to {} {} nodes, expected one",
+                        node.kind.as_str(),
+                        node.id,
+                        linked.len(),
+                        kind.as_str()
+                    ),
+                );
                 None
             }
         }
@@ -133,7 +151,10 @@ impl Ctx<'_> {
         match parse_tensor(value, &pos.field, Some(rank), rank, self.limits.max_tensor_elements) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.err(Position { field: e.field(), line: pos.line, column: pos.column }, format!("{} ({})", e.message, e.rule));
+                self.err(
+                    Position { field: e.field(), line: pos.line, column: pos.column },
+                    format!("{} ({})", e.message, e.rule),
+                );
                 None
             }
         }
@@ -145,19 +166,31 @@ impl GmnSpec {
     pub fn to_model(&self, limits: &Limits) -> Result<GmnModel, GmnErrors> {
         let mut cx = Ctx { spec: self, limits, errors: Vec::new() };
         let nodes = &self.nodes;
-        let of = |k: NodeKind| nodes.iter().enumerate().filter(move |(_, n)| n.kind == k).map(|(i, _)| i).collect::<Vec<_>>();
+        let of = |k: NodeKind| {
+            nodes.iter().enumerate().filter(move |(_, n)| n.kind == k).map(|(i, _)| i).collect::<Vec<_>>()
+        };
         let (states, observations) = (of(NodeKind::State), of(NodeKind::Observation));
         if states.len() > limits.max_factors {
-            cx.err(Position::field("nodes"), format!("{} state nodes, at most {} (max_factors)", states.len(), limits.max_factors));
+            cx.err(
+                Position::field("nodes"),
+                format!("{} state nodes, at most {} (max_factors)", states.len(), limits.max_factors),
+            );
         }
         if observations.len() > limits.max_modalities {
-            cx.err(Position::field("nodes"), format!("{} observation nodes, at most {} (max_modalities)", observations.len(), limits.max_modalities));
+            cx.err(
+                Position::field("nodes"),
+                format!("{} observation nodes, at most {} (max_modalities)", observations.len(), limits.max_modalities),
+            );
         }
         if !cx.errors.is_empty() {
             return Err(GmnErrors(cx.errors));
         }
-        let ns: Vec<usize> = states.iter().map(|&i| cx.count(&nodes[i], "num_states", limits.max_states_per_factor)).collect();
-        let no: Vec<usize> = observations.iter().map(|&i| cx.count(&nodes[i], "num_observations", limits.max_observations_per_modality)).collect();
+        let ns: Vec<usize> =
+            states.iter().map(|&i| cx.count(&nodes[i], "num_states", limits.max_states_per_factor)).collect();
+        let no: Vec<usize> = observations
+            .iter()
+            .map(|&i| cx.count(&nodes[i], "num_observations", limits.max_observations_per_modality))
+            .collect();
         let factor_of = |node: usize| states.iter().position(|&s| s == node);
         let modality_of = |node: usize| observations.iter().position(|&o| o == node);
 
@@ -179,14 +212,23 @@ impl GmnSpec {
                 [s] => {
                     let Some(f) = factor_of(*s) else { continue };
                     if let Some(prev) = action_of[f] {
-                        cx.err(node.position.clone(), format!("state {:?} is already controlled by action {:?}", nodes[*s].id, nodes[prev].id));
+                        cx.err(
+                            node.position.clone(),
+                            format!("state {:?} is already controlled by action {:?}", nodes[*s].id, nodes[prev].id),
+                        );
                     } else {
                         action_of[f] = Some(a);
                         nc[f] = n;
                     }
                 }
-                [] => cx.err(node.position.clone(), format!("action node {:?} controls no state: link it to one state (or to its transition)", node.id)),
-                _ => cx.err(node.position.clone(), format!("action node {:?} is linked to {} states, expected one", node.id, targets.len())),
+                [] => cx.err(
+                    node.position.clone(),
+                    format!("action node {:?} controls no state: link it to one state (or to its transition)", node.id),
+                ),
+                _ => cx.err(
+                    node.position.clone(),
+                    format!("action node {:?} is linked to {} states, expected one", node.id, targets.len()),
+                ),
             }
         }
         // Tensor shapes follow from the sizes: with a bad size every shape check would fail too.
@@ -198,7 +240,10 @@ impl GmnSpec {
         for t in of(NodeKind::Transition) {
             let Some(f) = cx.one_linked(t, NodeKind::State).and_then(factor_of) else { continue };
             if b[f].is_some() {
-                cx.err(nodes[t].position.clone(), format!("state {:?} already has a transition node", nodes[states[f]].id));
+                cx.err(
+                    nodes[t].position.clone(),
+                    format!("state {:?} already has a transition node", nodes[states[f]].id),
+                );
                 continue;
             }
             let Some(m) = cx.tensor(&nodes[t], "matrix", 3) else {
@@ -221,7 +266,10 @@ impl GmnSpec {
         for l in of(NodeKind::Likelihood) {
             let Some(m) = cx.one_linked(l, NodeKind::Observation).and_then(modality_of) else { continue };
             if a_tensors[m].is_some() {
-                cx.err(nodes[l].position.clone(), format!("observation {:?} already has a likelihood node", nodes[observations[m]].id));
+                cx.err(
+                    nodes[l].position.clone(),
+                    format!("observation {:?} already has a likelihood node", nodes[observations[m]].id),
+                );
                 continue;
             }
             let mut deps: Vec<usize> = cx.linked(l, NodeKind::State).into_iter().filter_map(factor_of).collect();
@@ -238,12 +286,24 @@ impl GmnSpec {
             };
             let want: Vec<usize> = std::iter::once(no[m]).chain(deps.iter().map(|&f| ns[f])).collect();
             if given.shape() != want.as_slice() {
-                cx.err(nodes[l].position.child(".properties.matrix"), format!("shape {:?}, expected {want:?} ([num_observations, num_states of each linked state])", given.shape()));
+                cx.err(
+                    nodes[l].position.child(".properties.matrix"),
+                    format!(
+                        "shape {:?}, expected {want:?} ([num_observations, num_states of each linked state])",
+                        given.shape()
+                    ),
+                );
                 continue;
             }
             let count = full.iter().product::<usize>();
             if count > limits.max_tensor_elements {
-                cx.err(nodes[l].position.clone(), format!("A would hold {count} elements, more than {} (max_tensor_elements)", limits.max_tensor_elements));
+                cx.err(
+                    nodes[l].position.clone(),
+                    format!(
+                        "A would hold {count} elements, more than {} (max_tensor_elements)",
+                        limits.max_tensor_elements
+                    ),
+                );
                 continue;
             }
             let expanded = ArrayD::from_shape_fn(IxDyn(&full), |idx| {
@@ -257,7 +317,10 @@ impl GmnSpec {
         for p in of(NodeKind::Preference) {
             let Some(m) = cx.one_linked(p, NodeKind::Observation).and_then(modality_of) else { continue };
             if c[m].is_some() {
-                cx.err(nodes[p].position.clone(), format!("observation {:?} already has a preference node", nodes[observations[m]].id));
+                cx.err(
+                    nodes[p].position.clone(),
+                    format!("observation {:?} already has a preference node", nodes[observations[m]].id),
+                );
                 continue;
             }
             let node = &nodes[p];
@@ -271,7 +334,10 @@ impl GmnSpec {
                         Some(x)
                     }
                     _ => {
-                        cx.err(node.position.child(".properties.preferred_observation"), format!("expected an outcome index in 0..{}, found {v}", no[m]));
+                        cx.err(
+                            node.position.child(".properties.preferred_observation"),
+                            format!("expected an outcome index in 0..{}, found {v}", no[m]),
+                        );
                         None
                     }
                 }
@@ -287,10 +353,15 @@ impl GmnSpec {
         for bn in of(NodeKind::Belief) {
             let Some(f) = cx.one_linked(bn, NodeKind::State).and_then(factor_of) else { continue };
             if d[f].is_some() {
-                cx.err(nodes[bn].position.clone(), format!("state {:?} already has a belief node", nodes[states[f]].id));
+                cx.err(
+                    nodes[bn].position.clone(),
+                    format!("state {:?} already has a belief node", nodes[states[f]].id),
+                );
                 continue;
             }
-            if let Some(v) = cx.tensor(&nodes[bn], "vector", 1).and_then(|t| t.into_dimensionality::<ndarray::Ix1>().ok()) {
+            if let Some(v) =
+                cx.tensor(&nodes[bn], "vector", 1).and_then(|t| t.into_dimensionality::<ndarray::Ix1>().ok())
+            {
                 d[f] = Some((v, bn));
             } else if !nodes[bn].properties.contains_key("vector") {
                 d[f] = Some((Array1::from_elem(ns[f], 1.0 / ns[f] as f64), bn));
@@ -304,10 +375,34 @@ impl GmnSpec {
         }
 
         let parts = ModelParts {
-            a: a_tensors.iter().enumerate().map(|(m, x)| x.as_ref().map_or_else(|| uniform(&[no[m]].iter().chain(&ns).copied().collect::<Vec<_>>()), |x| x.0.clone())).collect(),
-            b: b.iter().enumerate().map(|(f, x)| x.as_ref().map_or_else(|| identity(ns[f], nc[f]), |x| x.0.clone())).collect(),
-            c: Some(c.iter().enumerate().map(|(m, x)| x.as_ref().map_or_else(|| Array1::zeros(no[m]), |x| x.0.clone())).collect()),
-            d: Some(d.iter().enumerate().map(|(f, x)| x.as_ref().map_or_else(|| Array1::from_elem(ns[f], 1.0 / ns[f] as f64), |x| x.0.clone())).collect()),
+            a: a_tensors
+                .iter()
+                .enumerate()
+                .map(|(m, x)| {
+                    x.as_ref().map_or_else(
+                        || uniform(&[no[m]].iter().chain(&ns).copied().collect::<Vec<_>>()),
+                        |x| x.0.clone(),
+                    )
+                })
+                .collect(),
+            b: b.iter()
+                .enumerate()
+                .map(|(f, x)| x.as_ref().map_or_else(|| identity(ns[f], nc[f]), |x| x.0.clone()))
+                .collect(),
+            c: Some(
+                c.iter()
+                    .enumerate()
+                    .map(|(m, x)| x.as_ref().map_or_else(|| Array1::zeros(no[m]), |x| x.0.clone()))
+                    .collect(),
+            ),
+            d: Some(
+                d.iter()
+                    .enumerate()
+                    .map(|(f, x)| {
+                        x.as_ref().map_or_else(|| Array1::from_elem(ns[f], 1.0 / ns[f] as f64), |x| x.0.clone())
+                    })
+                    .collect(),
+            ),
             e: None,
             control_factors: None,
         };
@@ -317,7 +412,8 @@ impl GmnSpec {
                     .iter()
                     .map(|e| {
                         let source = model_error_source(e, &states, &observations, &a_tensors, &b, &c, &d);
-                        let pos = source.map_or_else(|| Position::field("model"), |(i, key)| nodes[i].position.child(key));
+                        let pos =
+                            source.map_or_else(|| Position::field("model"), |(i, key)| nodes[i].position.child(key));
                         GmnError::new(pos, format!("{} ({}; model tensor {})", e.message, e.rule, e.field()))
                     })
                     .collect(),
@@ -327,9 +423,18 @@ impl GmnSpec {
             factors: states
                 .iter()
                 .enumerate()
-                .map(|(f, &i)| FactorDimension { id: nodes[i].id.clone(), num_states: ns[f], num_controls: nc[f], action: action_of[f].map(|a| nodes[a].id.clone()) })
+                .map(|(f, &i)| FactorDimension {
+                    id: nodes[i].id.clone(),
+                    num_states: ns[f],
+                    num_controls: nc[f],
+                    action: action_of[f].map(|a| nodes[a].id.clone()),
+                })
                 .collect(),
-            modalities: observations.iter().enumerate().map(|(m, &i)| ModalityDimension { id: nodes[i].id.clone(), num_observations: no[m] }).collect(),
+            modalities: observations
+                .iter()
+                .enumerate()
+                .map(|(m, &i)| ModalityDimension { id: nodes[i].id.clone(), num_observations: no[m] })
+                .collect(),
             num_states: ns,
             num_obs: no,
             num_controls: model.num_controls(),
@@ -358,7 +463,9 @@ fn model_error_source(
     let (name, idx) = e.tensor.split_once('[')?;
     let i: usize = idx.trim_end_matches(']').parse().ok()?;
     match name {
-        "A" => Some(a.get(i)?.as_ref().and_then(|x| x.1).map_or((*observations.get(i)?, ""), |n| (n, ".properties.matrix"))),
+        "A" => Some(
+            a.get(i)?.as_ref().and_then(|x| x.1).map_or((*observations.get(i)?, ""), |n| (n, ".properties.matrix")),
+        ),
         "B" => Some(b.get(i)?.as_ref().and_then(|x| x.1).map_or((*states.get(i)?, ""), |n| (n, ".properties.matrix"))),
         "C" => c.get(i)?.as_ref().map(|x| (x.1, ".properties.vector")),
         "D" => d.get(i)?.as_ref().map(|x| (x.1, ".properties.vector")),
@@ -396,7 +503,8 @@ fn policy_settings(cx: &mut Ctx<'_>, policies: &[usize]) -> Settings {
         match key.as_str() {
             "policy_len" | "horizon" => match value.as_u64() {
                 Some(n) if n >= 1 && n as usize <= cx.limits.max_policy_len => settings.policy_len = n as usize,
-                _ => cx.err(pos, format!("expected an integer between 1 and {}, found {value}", cx.limits.max_policy_len)),
+                _ => cx
+                    .err(pos, format!("expected an integer between 1 and {}, found {value}", cx.limits.max_policy_len)),
             },
             "gamma" | "alpha" => match value.as_f64() {
                 Some(x) if x.is_finite() && (0.0..=1e6).contains(&x) => {
@@ -413,4 +521,3 @@ fn policy_settings(cx: &mut Ctx<'_>, policies: &[usize]) -> Settings {
     }
     settings
 }
-

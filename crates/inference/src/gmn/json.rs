@@ -4,19 +4,22 @@
 
 use serde_json::{Map, Value};
 
-use super::spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Position};
+use super::spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Parsed, Position};
 use crate::tensor::kind;
 
-pub(crate) fn parse(src: &str) -> Result<(Vec<Node>, Vec<Edge>, Map<String, Value>), GmnErrors> {
+pub(crate) fn parse(src: &str) -> Result<Parsed, GmnErrors> {
     let value: Value = serde_json::from_str(src)
         .map_err(|e| GmnErrors::one(Position::at("spec", e.line(), e.column()), format!("invalid JSON: {e}")))?;
     from_value(&value)
 }
 
-pub(crate) fn from_value(value: &Value) -> Result<(Vec<Node>, Vec<Edge>, Map<String, Value>), GmnErrors> {
+pub(crate) fn from_value(value: &Value) -> Result<Parsed, GmnErrors> {
     let mut errors = Vec::new();
     let Value::Object(root) = value else {
-        return Err(GmnErrors::one(Position::field("spec"), format!("expected an object with nodes and edges, found {}", kind(value))));
+        return Err(GmnErrors::one(
+            Position::field("spec"),
+            format!("expected an object with nodes and edges, found {}", kind(value)),
+        ));
     };
     for key in root.keys() {
         if !matches!(key.as_str(), "nodes" | "edges" | "metadata") {
@@ -48,7 +51,10 @@ pub(crate) fn from_value(value: &Value) -> Result<(Vec<Node>, Vec<Edge>, Map<Str
             Some(kind) => nodes.push(Node { id, kind, properties, position: pos }),
             None => {
                 let all: Vec<_> = NodeKind::ALL.iter().map(|k| k.as_str()).collect();
-                errors.push(GmnError::new(pos.child(".type"), format!("unknown node type {kind_name:?}; known: {}", all.join(", "))));
+                errors.push(GmnError::new(
+                    pos.child(".type"),
+                    format!("unknown node type {kind_name:?}; known: {}", all.join(", ")),
+                ));
             }
         }
     }
@@ -60,12 +66,18 @@ pub(crate) fn from_value(value: &Value) -> Result<(Vec<Node>, Vec<Edge>, Map<Str
         let target = string(obj, "target", &pos, &mut errors);
         let kind_name = string(obj, "type", &pos, &mut errors);
         let properties = properties(obj, &pos, &mut errors);
-        let (Some(source), Some(target), Some(kind_name), Some(properties)) = (source, target, kind_name, properties) else { continue };
+        let (Some(source), Some(target), Some(kind_name), Some(properties)) = (source, target, kind_name, properties)
+        else {
+            continue;
+        };
         match EdgeKind::parse(&kind_name) {
             Some(kind) => edges.push(Edge { source, target, kind, properties, position: pos }),
             None => {
                 let all: Vec<_> = EdgeKind::ALL.iter().map(|k| k.as_str()).collect();
-                errors.push(GmnError::new(pos.child(".type"), format!("unknown edge type {kind_name:?}; known: {}", all.join(", "))));
+                errors.push(GmnError::new(
+                    pos.child(".type"),
+                    format!("unknown edge type {kind_name:?}; known: {}", all.join(", ")),
+                ));
             }
         }
     }
@@ -73,21 +85,30 @@ pub(crate) fn from_value(value: &Value) -> Result<(Vec<Node>, Vec<Edge>, Map<Str
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(other) => {
-            errors.push(GmnError::new(Position::field("metadata"), format!("expected an object, found {}", kind(other))));
+            errors
+                .push(GmnError::new(Position::field("metadata"), format!("expected an object, found {}", kind(other))));
             Map::new()
         }
     };
     if errors.is_empty() { Ok((nodes, edges, metadata)) } else { Err(GmnErrors(errors)) }
 }
 
-fn object<'a>(v: &'a Value, pos: &Position, keys: &[&str], errors: &mut Vec<GmnError>) -> Option<&'a Map<String, Value>> {
+fn object<'a>(
+    v: &'a Value,
+    pos: &Position,
+    keys: &[&str],
+    errors: &mut Vec<GmnError>,
+) -> Option<&'a Map<String, Value>> {
     let Value::Object(obj) = v else {
         errors.push(GmnError::new(pos.clone(), format!("expected an object, found {}", kind(v))));
         return None;
     };
     for key in obj.keys() {
         if !keys.contains(&key.as_str()) {
-            errors.push(GmnError::new(pos.child(&format!(".{key}")), format!("unknown key: expected {}", keys.join(", "))));
+            errors.push(GmnError::new(
+                pos.child(&format!(".{key}")),
+                format!("unknown key: expected {}", keys.join(", ")),
+            ));
         }
     }
     Some(obj)
@@ -101,7 +122,10 @@ fn string(obj: &Map<String, Value>, key: &str, pos: &Position, errors: &mut Vec<
             None
         }
         Some(other) => {
-            errors.push(GmnError::new(pos.child(&format!(".{key}")), format!("expected a string, found {}", kind(other))));
+            errors.push(GmnError::new(
+                pos.child(&format!(".{key}")),
+                format!("expected a string, found {}", kind(other)),
+            ));
             None
         }
     }

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 pub use convert::{Dimensions, FactorDimension, GmnModel, ModalityDimension};
 pub use examples::{Example, examples};
-pub use spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Position};
 pub use spec::GmnSpec;
+pub use spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Position};
 
 use crate::limits::Limits;
 
@@ -63,8 +63,11 @@ pub fn parse_value(value: &Value) -> Result<GmnSpec, GmnErrors> {
 pub fn validate(src: &str, limits: &Limits) -> Result<Dimensions, GmnErrors> {
     let spec = parse(src)?;
     let converted = spec.to_model(limits)?;
-    crate::compiled::CompiledModel::new(&converted.model, &converted.settings, limits)
-        .map_err(|e| GmnErrors(e.field_errors("").into_iter().map(|fe| GmnError::new(Position::field(fe.field), fe.message)).collect()))?;
+    crate::compiled::CompiledModel::new(&converted.model, &converted.settings, limits).map_err(|e| {
+        GmnErrors(
+            e.field_errors("").into_iter().map(|fe| GmnError::new(Position::field(fe.field), fe.message)).collect(),
+        )
+    })?;
     Ok(converted.dimensions)
 }
 
@@ -73,7 +76,10 @@ fn check_graph(spec: GmnSpec) -> Result<GmnSpec, GmnErrors> {
     let mut ids = HashSet::new();
     for n in &spec.nodes {
         if !spec::is_ident(&n.id) {
-            errors.push(GmnError::new(n.position.child(".id"), format!("{:?} is not an identifier (a letter or _ followed by letters, digits, _ or -)", n.id)));
+            errors.push(GmnError::new(
+                n.position.child(".id"),
+                format!("{:?} is not an identifier (a letter or _ followed by letters, digits, _ or -)", n.id),
+            ));
         } else if !ids.insert(n.id.as_str()) {
             errors.push(GmnError::new(n.position.child(".id"), format!("node id {:?} is used twice", n.id)));
         }
@@ -87,7 +93,10 @@ fn check_graph(spec: GmnSpec) -> Result<GmnSpec, GmnErrors> {
     }
     for kind in [NodeKind::State, NodeKind::Observation, NodeKind::Action] {
         if !spec.nodes.iter().any(|n| n.kind == kind) {
-            errors.push(GmnError::new(Position::field("nodes"), format!("at least one {} node is required", kind.as_str())));
+            errors.push(GmnError::new(
+                Position::field("nodes"),
+                format!("at least one {} node is required", kind.as_str()),
+            ));
         }
     }
     errors.truncate(crate::error::MAX_REPORTED_ERRORS);

@@ -64,7 +64,8 @@ pub enum EdgeKind {
 }
 
 impl EdgeKind {
-    pub const ALL: [EdgeKind; 5] = [EdgeKind::DependsOn, EdgeKind::Influences, EdgeKind::Updates, EdgeKind::Queries, EdgeKind::Generates];
+    pub const ALL: [EdgeKind; 5] =
+        [EdgeKind::DependsOn, EdgeKind::Influences, EdgeKind::Updates, EdgeKind::Queries, EdgeKind::Generates];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -159,6 +160,9 @@ impl GmnErrors {
     }
 }
 
+/// What either form's reader produces, before the graph rules are checked.
+pub(crate) type Parsed = (Vec<Node>, Vec<Edge>, Map<String, Value>);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub id: String,
@@ -247,7 +251,8 @@ impl GmnSpec {
 
 pub(crate) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn key_text(k: &str) -> String {

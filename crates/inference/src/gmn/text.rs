@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use super::spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Position};
+use super::spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Parsed, Position};
 
 /// Nesting depth of values (arrays and objects) a spec may use.
 const MAX_DEPTH: usize = 32;
@@ -122,7 +122,12 @@ impl Cursor {
     fn ident(&mut self, what: &str) -> PResult<String> {
         match self.peek() {
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-            other => return self.err(format!("expected {what} (a letter or _ followed by letters, digits, _ or -), found {}", describe(other))),
+            other => {
+                return self.err(format!(
+                    "expected {what} (a letter or _ followed by letters, digits, _ or -), found {}",
+                    describe(other)
+                ));
+            }
         }
         let mut s = String::new();
         while let Some(c) = self.peek() {
@@ -234,7 +239,8 @@ impl Cursor {
                 Some(c) => raw.push(c),
             }
         }
-        serde_json::from_str::<String>(&raw).map_err(|e| GmnError::new(Position::at("spec", line, col), format!("invalid string: {e}")))
+        serde_json::from_str::<String>(&raw)
+            .map_err(|e| GmnError::new(Position::at("spec", line, col), format!("invalid string: {e}")))
     }
 
     /// `{key: value, …}` with bare or quoted keys; a trailing comma is allowed.
@@ -281,7 +287,7 @@ fn describe(c: Option<char>) -> String {
 
 /// Parses the text form into nodes, edges and metadata (structure only; the graph rules are
 /// checked by the caller). Stops at the first syntax error.
-pub(crate) fn parse(src: &str) -> Result<(Vec<Node>, Vec<Edge>, Map<String, Value>), GmnErrors> {
+pub(crate) fn parse(src: &str) -> Result<Parsed, GmnErrors> {
     let mut cur = Cursor { chars: src.chars().collect(), pos: 0, line: 1, col: 1 };
     let mut section = Section::None;
     let (mut nodes, mut edges, mut metadata) = (Vec::new(), Vec::new(), Map::new());
@@ -323,7 +329,9 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<Node>, Vec<Edge>, Map<String, Valu
         }
         let (line, col) = (cur.line, cur.col);
         match section {
-            Section::None => return Err(one(GmnError::new(cur.here("spec"), "a statement before any section: start with [nodes]"))),
+            Section::None => {
+                return Err(one(GmnError::new(cur.here("spec"), "a statement before any section: start with [nodes]")));
+            }
             Section::Metadata => {
                 let key = cur.ident("a metadata key").map_err(one)?;
                 cur.skip_inline();

@@ -47,8 +47,18 @@ fn specs() -> Vec<ParamSpec> {
     vec![
         ParamSpec::int("width", 20, 2, MAX_SIDE, "columns of the grid"),
         ParamSpec::int("height", 20, 2, MAX_SIDE, "rows of the grid"),
-        ParamSpec::other("start", ParamType::Cell, json!([0, 0]), "[row, column] of the start cell (localizing: 0.9 of D; reference: weighted ×2 in D)"),
-        ParamSpec::other("goals", ParamType::Cells, Value::Null, "goal cells; default: the bottom-right corner [height-1, width-1]"),
+        ParamSpec::other(
+            "start",
+            ParamType::Cell,
+            json!([0, 0]),
+            "[row, column] of the start cell (localizing: 0.9 of D; reference: weighted ×2 in D)",
+        ),
+        ParamSpec::other(
+            "goals",
+            ParamType::Cells,
+            Value::Null,
+            "goal cells; default: the bottom-right corner [height-1, width-1]",
+        ),
         ParamSpec::other("obstacles", ParamType::Cells, json!([]), "obstacle cells: moves into them stay put"),
         ParamSpec::int("horizon", 3, 1, 5, "planning horizon (policy length); 5^horizon policies"),
         ParamSpec::choice(

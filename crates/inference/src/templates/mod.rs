@@ -50,7 +50,10 @@ pub fn build(name: &str, params: &Value, limits: &Limits) -> Result<Built, Vec<F
         pattern_predictor::NAME => pattern_predictor::build(params)?,
         other => {
             let known: Vec<_> = list().iter().map(|t| t.name).collect();
-            return Err(vec![FieldError::new("template", format!("unknown template {other:?}; known: {}", known.join(", ")))]);
+            return Err(vec![FieldError::new(
+                "template",
+                format!("unknown template {other:?}; known: {}", known.join(", ")),
+            )]);
         }
     };
     let (parts, settings) = built;

@@ -38,19 +38,48 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     pub(crate) fn int(name: &'static str, default: i64, min: i64, max: i64, description: &'static str) -> Self {
-        Self { name, kind: ParamType::Integer, default: default.into(), min: Some(min as f64), max: Some(max as f64), choices: None, description }
+        Self {
+            name,
+            kind: ParamType::Integer,
+            default: default.into(),
+            min: Some(min as f64),
+            max: Some(max as f64),
+            choices: None,
+            description,
+        }
     }
 
     pub(crate) fn number(name: &'static str, default: f64, min: f64, max: f64, description: &'static str) -> Self {
-        Self { name, kind: ParamType::Number, default: default.into(), min: Some(min), max: Some(max), choices: None, description }
+        Self {
+            name,
+            kind: ParamType::Number,
+            default: default.into(),
+            min: Some(min),
+            max: Some(max),
+            choices: None,
+            description,
+        }
     }
 
     pub(crate) fn other(name: &'static str, kind: ParamType, default: Value, description: &'static str) -> Self {
         Self { name, kind, default, min: None, max: None, choices: None, description }
     }
 
-    pub(crate) fn choice(name: &'static str, default: &'static str, choices: Vec<&'static str>, description: &'static str) -> Self {
-        Self { name, kind: ParamType::Choice, default: default.into(), min: None, max: None, choices: Some(choices), description }
+    pub(crate) fn choice(
+        name: &'static str,
+        default: &'static str,
+        choices: Vec<&'static str>,
+        description: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            kind: ParamType::Choice,
+            default: default.into(),
+            min: None,
+            max: None,
+            choices: Some(choices),
+            description,
+        }
     }
 }
 
@@ -69,7 +98,10 @@ impl<'a> Params<'a> {
                 for key in o.keys() {
                     if !specs.iter().any(|s| s.name == key) {
                         let names: Vec<_> = specs.iter().map(|s| s.name).collect();
-                        errors.push(FieldError::new(format!("params.{key}"), format!("unknown parameter; known: {}", names.join(", "))));
+                        errors.push(FieldError::new(
+                            format!("params.{key}"),
+                            format!("unknown parameter; known: {}", names.join(", ")),
+                        ));
                     }
                 }
                 Some(o)
@@ -134,7 +166,9 @@ impl<'a> Params<'a> {
     /// A list of cells inside `rows × cols` (at most `max`), or `None` when absent.
     pub fn cells(&mut self, name: &str, rows: usize, cols: usize, max: usize) -> Option<Vec<(usize, usize)>> {
         let v = self.get(name)?;
-        let Value::Array(items) = v else { return self.fail(name, "expected a list of [row, column] cells".into(), None) };
+        let Value::Array(items) = v else {
+            return self.fail(name, "expected a list of [row, column] cells".into(), None);
+        };
         if items.len() > max {
             return self.fail(name, format!("{} cells, at most {max}", items.len()), None);
         }
@@ -159,7 +193,13 @@ impl<'a> Params<'a> {
         for (i, item) in items.iter().enumerate() {
             match item.as_u64() {
                 Some(x) if x as usize <= max_value => out.push(x as usize),
-                _ => return self.fail(&format!("{name}[{i}]"), format!("expected an integer between 0 and {max_value}, got {item}"), None),
+                _ => {
+                    return self.fail(
+                        &format!("{name}[{i}]"),
+                        format!("expected an integer between 0 and {max_value}, got {item}"),
+                        None,
+                    );
+                }
             }
         }
         Some(out)

@@ -25,7 +25,12 @@ pub(super) const NAME: &str = "pattern-predictor";
 
 fn specs() -> Vec<ParamSpec> {
     vec![
-        ParamSpec::other("pattern", ParamType::Integers, json!([0, 1, 2, 1]), "the repeating sequence of symbol indices (2 to 16 entries)"),
+        ParamSpec::other(
+            "pattern",
+            ParamType::Integers,
+            json!([0, 1, 2, 1]),
+            "the repeating sequence of symbol indices (2 to 16 entries)",
+        ),
         ParamSpec::int("num_symbols", 3, 2, 8, "distinct symbols (every pattern entry is below it)"),
         ParamSpec::number("slip", 0.05, 0.0, 0.5, "probability that the pattern does not advance in a step"),
         ParamSpec::number("noise", 0.1, 0.0, 0.49, "probability that an observation is wrong"),

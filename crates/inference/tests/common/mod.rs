@@ -57,7 +57,8 @@ pub fn load_fixtures(file: &str) -> Vec<Fixture> {
 /// The fixture's model (checking a template's tensors against pymdp's side first) and settings.
 pub fn model_of(fx: &Fixture) -> (Model, Settings) {
     let limits = Limits::default();
-    let settings: Settings = serde_json::from_value(fx.settings.clone()).unwrap_or_else(|e| panic!("{}: settings: {e}", fx.name));
+    let settings: Settings =
+        serde_json::from_value(fx.settings.clone()).unwrap_or_else(|e| panic!("{}: settings: {e}", fx.name));
     if let Some(model) = &fx.model {
         let model = Model::from_json(model, &limits).unwrap_or_else(|e| panic!("{}: {e}", fx.name));
         return (model, settings);
@@ -94,7 +95,10 @@ fn check_fingerprint(name: &str, model: &Model, want: &Value) {
             assert_eq!(digest, w["nonzeros_sha256"].as_str().unwrap_or_default(), "{what} non-zero positions");
             for (label, ours, theirs) in [("sum", sum, &w["sum"]), ("weighted_sum", weighted, &w["weighted_sum"])] {
                 let theirs = theirs.as_f64().unwrap_or(f64::NAN);
-                assert!((ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0), "{what} {label}: ours {ours}, pymdp {theirs}");
+                assert!(
+                    (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+                    "{what} {label}: ours {ours}, pymdp {theirs}"
+                );
             }
         }
     }
