@@ -42,6 +42,14 @@ impl CompileError {
     }
 }
 
+/// `po(o|s)` for every joint state (rows) and joint outcome (columns).
+#[derive(Debug)]
+pub(crate) enum JointLikelihood {
+    /// Row-major, `joint_states × num_joint_outcomes`.
+    Dense(Vec<f64>),
+    Sparse(Csr),
+}
+
 #[derive(Debug)]
 pub struct CompiledModel {
     pub(crate) num_states: Vec<usize>,
@@ -54,7 +62,7 @@ pub struct CompiledModel {
     pub(crate) utility: Vec<f64>,
     pub(crate) neg_ambiguity: Vec<f64>,
     /// Rows: joint states; columns: joint outcomes.
-    pub(crate) joint_a: Csr,
+    pub(crate) joint_a: JointLikelihood,
     pub(crate) num_joint_outcomes: usize,
     /// `[factor][control]`.
     pub(crate) b: Vec<Vec<Mat>>,
@@ -180,7 +188,17 @@ impl CompiledModel {
             neg_ambiguity[s] = po.iter().map(|&(_, p)| p * (p + eps16).ln()).sum();
             triplets.extend(po.iter().map(|&(o, p)| (s, o, p)));
         }
-        let joint_a = Csr::from_triplets(joint_states, num_joint_outcomes, triplets);
+        // Mostly non-zero (noisy likelihoods, like the grid's): contiguous rows the loop streams
+        // through; otherwise sparse rows. Zeros add nothing to `qo`, so both give the same sums.
+        let joint_a = if triplets.len().saturating_mul(2) >= joint_states.saturating_mul(num_joint_outcomes) {
+            let mut data = vec![0.0; joint_states * num_joint_outcomes];
+            for &(s, o, p) in &triplets {
+                data[s * num_joint_outcomes + o] = p;
+            }
+            JointLikelihood::Dense(data)
+        } else {
+            JointLikelihood::Sparse(Csr::from_triplets(joint_states, num_joint_outcomes, triplets))
+        };
 
         let b = model.b.iter().map(|t| (0..t.num_controls()).map(|c| t.matrix(c)).collect()).collect();
         let d = model.d.iter().map(|d| d.to_vec()).collect();
@@ -271,7 +289,10 @@ impl CompiledModel {
         self.a.iter().map(|x| v(x.capacity())).sum::<usize>()
             + v(self.utility.capacity())
             + v(self.neg_ambiguity.capacity())
-            + self.joint_a.heap_bytes()
+            + match &self.joint_a {
+                JointLikelihood::Dense(d) => d.capacity() * 8,
+                JointLikelihood::Sparse(c) => c.heap_bytes(),
+            }
             + self.b.iter().flatten().map(Mat::heap_bytes).sum::<usize>()
             + self.d.iter().map(|x| v(x.capacity())).sum::<usize>()
             + v(self.ln_e.capacity())

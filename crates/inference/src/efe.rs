@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use crate::compiled::{CompiledModel, EPS, HARD_MAX_FACTORS};
+use crate::compiled::{CompiledModel, EPS, HARD_MAX_FACTORS, JointLikelihood};
 use crate::error::StepError;
 use crate::infer::outer_product;
 use crate::workspace::Workspace;
@@ -138,11 +138,26 @@ impl Tree<'_> {
         if settings.use_states_info_gain {
             qo.fill(0.0);
             let mut expected = 0.0;
-            for (s, &w) in q.iter().enumerate() {
-                if w > self.threshold {
-                    expected += w * m.neg_ambiguity[s];
-                    for (_, o, p) in m.joint_a.row(s) {
-                        qo[o] += w * p;
+            match &m.joint_a {
+                JointLikelihood::Dense(data) => {
+                    let width = qo.len();
+                    for ((&w, &h), row) in q.iter().zip(&m.neg_ambiguity).zip(data.chunks_exact(width)) {
+                        if w > self.threshold {
+                            expected += w * h;
+                            for (acc, &p) in qo.iter_mut().zip(row) {
+                                *acc += w * p;
+                            }
+                        }
+                    }
+                }
+                JointLikelihood::Sparse(csr) => {
+                    for (s, &w) in q.iter().enumerate() {
+                        if w > self.threshold {
+                            expected += w * m.neg_ambiguity[s];
+                            for (_, o, p) in csr.row(s) {
+                                qo[o] += w * p;
+                            }
+                        }
                     }
                 }
             }

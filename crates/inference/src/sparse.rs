@@ -71,11 +71,11 @@ impl Csr {
     /// `out = self · x`.
     #[inline]
     pub fn mul_vec(&self, x: &[f64], out: &mut [f64]) {
-        for (r, o) in out.iter_mut().enumerate().take(self.rows) {
-            let (start, end) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
+        for (o, span) in out.iter_mut().zip(self.row_ptr.windows(2)) {
+            let (start, end) = (span[0] as usize, span[1] as usize);
             let mut acc = 0.0;
-            for k in start..end {
-                acc += self.vals[k] * x[self.col_idx[k] as usize];
+            for (&c, &v) in self.col_idx[start..end].iter().zip(&self.vals[start..end]) {
+                acc += v * x[c as usize];
             }
             *o = acc;
         }

@@ -206,3 +206,12 @@ fn limits_apply_to_gmn_models() {
     let err = gmn::validate(gmn::examples()[0].text, &few).unwrap_err();
     assert_eq!(err.0[0].position.field, "policy_len", "{err}");
 }
+
+#[test]
+fn the_text_form_example_in_the_docs_is_valid() {
+    let doc = include_str!("../../../docs/INFERENCE.md");
+    let start = doc.find("```text\n").expect("a text block") + "```text\n".len();
+    let block = &doc[start..start + doc[start..].find("```").expect("closed")];
+    let d = gmn::validate(block, &limits()).unwrap();
+    assert_eq!((d.num_states, d.num_controls, d.policy_len), (vec![4], vec![5], 2));
+}

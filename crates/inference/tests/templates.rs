@@ -157,3 +157,10 @@ fn goal_optimizer_and_pattern_predictor_shapes() {
     assert_eq!((p.model.num_states(), p.model.num_obs(), p.model.num_controls()), (vec![5, 4], vec![4, 2], vec![1, 4]));
     assert_eq!(p.settings.policy_len, 2);
 }
+
+#[test]
+fn the_documented_grid_sizes_hold() {
+    let built = templates::build("basic-explorer", &Value::Null, &Limits::default()).unwrap();
+    // docs/INFERENCE.md: 3,520 non-zeros instead of 800,000 entries.
+    assert_eq!(built.model.b()[0].stored_elements(), 3520);
+}
