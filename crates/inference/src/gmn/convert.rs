@@ -15,9 +15,8 @@
 //! - `llm_query` nodes do not enter the model.
 
 use ndarray::{Array1, Array3, ArrayD, IxDyn};
-use serde::Serialize;
-use serde_json::{Map, Value};
 
+use super::dimensions::{Dimensions, FactorDimension, GmnModel, ModalityDimension};
 use super::spec::{GmnError, GmnErrors, GmnSpec, Node, NodeKind, Position};
 use crate::error::ModelError;
 use crate::limits::Limits;
@@ -25,46 +24,6 @@ use crate::model::{Model, ModelParts, Transition};
 use crate::policy;
 use crate::settings::Settings;
 use crate::tensor::parse_tensor;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FactorDimension {
-    pub id: String,
-    pub num_states: usize,
-    pub num_controls: usize,
-    /// The action node controlling this factor.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModalityDimension {
-    pub id: String,
-    pub num_observations: usize,
-}
-
-/// What a valid spec describes: the answer of a validation request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Dimensions {
-    pub factors: Vec<FactorDimension>,
-    pub modalities: Vec<ModalityDimension>,
-    pub num_states: Vec<usize>,
-    pub num_obs: Vec<usize>,
-    pub num_controls: Vec<usize>,
-    pub control_factors: Vec<usize>,
-    pub policy_len: usize,
-    pub num_policies: usize,
-    pub nodes: usize,
-    pub edges: usize,
-}
-
-/// A converted spec.
-#[derive(Debug, Clone)]
-pub struct GmnModel {
-    pub model: Model,
-    pub settings: Settings,
-    pub dimensions: Dimensions,
-    pub metadata: Map<String, Value>,
-}
 
 struct Ctx<'a> {
     spec: &'a GmnSpec,

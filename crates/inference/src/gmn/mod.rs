@@ -4,6 +4,7 @@
 //! no input makes the parser panic.
 
 mod convert;
+mod dimensions;
 mod examples;
 mod json;
 mod spec;
@@ -13,7 +14,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-pub use convert::{Dimensions, FactorDimension, GmnModel, ModalityDimension};
+pub use dimensions::{Dimensions, FactorDimension, GmnModel, ModalityDimension};
 pub use examples::{Example, examples};
 pub use spec::GmnSpec;
 pub use spec::{Edge, EdgeKind, GmnError, GmnErrors, Node, NodeKind, Position};
