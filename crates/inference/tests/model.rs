@@ -228,3 +228,14 @@ fn one_modality_observations_may_be_bare_indices() {
         serde_json::from_value(json!({"model": built.model.to_json(), "observations": [4, [2]]})).unwrap();
     assert_eq!(req.run(&Limits::default(), None).unwrap().steps.len(), 2);
 }
+
+#[test]
+fn compiled_models_and_agent_state_cross_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<CompiledModel>();
+    shareable::<freeagentics_inference::AgentState>();
+    shareable::<Model>();
+    let state = freeagentics_inference::AgentState::new(3);
+    let json = serde_json::to_value(&state).unwrap();
+    assert_eq!(json, json!({"qs": [], "last_action": null, "step_count": 0, "rng": {"seed": 3, "word_pos": 0}}));
+}
