@@ -104,9 +104,9 @@ fi
 
 mkdir -p "${OUTPUT_DIR}"
 WORK="$(mktemp -d "${OUTPUT_DIR}/.backup-${ts}.XXXXXX")"
-SNAP_PID=""
+SNAP_CHILD=""
 cleanup() {
-  if [[ -n "${SNAP_PID}" ]]; then kill "${SNAP_PID}" 2>/dev/null || true; fi
+  if [[ -n "${SNAP_CHILD}" ]]; then kill "${SNAP_CHILD}" 2>/dev/null || true; fi
   rm -rf "${WORK}"
 }
 trap cleanup EXIT
@@ -115,7 +115,9 @@ trap cleanup EXIT
 #    and count every table inside it.
 log "dumping ${DATABASE} (${TARGET}) to ${final}"
 coproc SNAP { "${PG_CMD[@]}" psql -X -q -At -v ON_ERROR_STOP=1 -d "${DATABASE}" 2>&1; }
-SNAP_PID="${SNAP_PID:-}"
+# (bash unsets SNAP_PID once the coprocess exits: keep our own copy)
+# shellcheck disable=SC2154 # SNAP_PID is set by coproc
+SNAP_CHILD="${SNAP_PID}"
 exec {snap_in}>&"${SNAP[1]}" {snap_out}<&"${SNAP[0]}"
 printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;" "SELECT pg_export_snapshot();" >&"${snap_in}"
 snapshot=""
@@ -136,8 +138,8 @@ done
   | gzip -6 > "${WORK}/dump.sql.gz" || die "pg_dump failed; nothing kept"
 printf '%s\n' "COMMIT;" '\q' >&"${snap_in}"
 exec {snap_in}>&-
-wait "${SNAP_PID}" || die "the snapshot session failed; nothing kept"
-SNAP_PID=""
+wait "${SNAP_CHILD}" || die "the snapshot session failed; nothing kept"
+SNAP_CHILD=""
 
 # 3. Verify before keeping anything.
 dump="${WORK}/dump.sql.gz"

@@ -249,6 +249,7 @@ trap stranded EXIT
 
 new_db="${DATABASE}_restore_${ts}"
 old_db="${DATABASE}_pre_restore_${ts}"
+(( ${#old_db} <= 63 )) || die "database name ${DATABASE} too long for ${old_db} (PostgreSQL truncates names at 63 bytes)"
 LIVE_DB="${DATABASE}"
 
 log "restoring ${FILE} over ${DATABASE} (${TARGET}, ${NAMESPACE})"

@@ -40,7 +40,8 @@ Options:
                           when set, the 5xx ratio of the new pods is checked
                           during observation
   --max-error-ratio R     5xx ratio that fails observation (default 0.01)
-  --observe-seconds N     observation window per traffic step (default 120)
+  --observe-seconds N     observation window per traffic step (default 120;
+                          checked every OBSERVE_INTERVAL_SECONDS, default 15)
   --timeout SECONDS       rollout timeout (default 600)
   --skip-migrations       do not run the migration Job
   --skip-smoke            do not run smoke tests (not recommended)
@@ -243,8 +244,8 @@ observe() {
   fi
   log "observing for ${seconds}s"
   while (( elapsed < seconds )); do
-    sleep 15
-    elapsed=$((elapsed + 15))
+    sleep "${OBSERVE_INTERVAL_SECONDS:-15}"
+    elapsed=$((elapsed + ${OBSERVE_INTERVAL_SECONDS:-15}))
     if [[ -n "${PROMETHEUS_URL}" ]]; then
       canary_error_ratio
       if [[ "${RATIO}" == "unknown" ]]; then
