@@ -203,21 +203,25 @@ smoke() {
   run "${SMOKE}" --base-url "${url}" "$@"
 }
 
-# smoke_service SVC: smoke-test one Service through a port-forward (reaches
-# /metrics too). Dies when the forward or a test fails.
+# smoke_service TRACK: smoke-test one track (backend-stable: Deployment
+# backend, backend-canary: Deployment backend-canary) through a port-forward
+# to one of its pods: the API port and the metrics listener (port 9091,
+# METRICS_BIND_ADDR), so /metrics content is checked too. Dies when the
+# forward or a test fails.
 smoke_service() {
-  local svc="$1"
+  local track="$1" deployment="deployment/backend"
+  if [[ "${track}" == "backend-canary" ]]; then deployment="deployment/backend-canary"; fi
   if [[ "${SKIP_SMOKE}" == "1" ]]; then
     warn "smoke tests skipped (--skip-smoke)"
     return 0
   fi
   if [[ "${DRY_RUN}" == "1" ]]; then
-    kube_run port-forward "svc/${svc}" "<port>:8000"
-    smoke "http://127.0.0.1:<port>"
+    kube_run port-forward "${deployment}" "<port>:8000" "<metrics-port>:9091"
+    smoke "http://127.0.0.1:<port>" --metrics-url "http://127.0.0.1:<metrics-port>"
     return 0
   fi
-  port_forward_start "svc/${svc}" 8000
-  "${SMOKE}" --base-url "${PF_URL}" || fail "smoke tests against svc/${svc} failed"
+  port_forward_start "${deployment}" 8000 9091
+  "${SMOKE}" --base-url "${PF_URL}" --metrics-url "${PF_METRICS_URL}" || fail "smoke tests against ${track} failed"
   port_forward_stop
 }
 

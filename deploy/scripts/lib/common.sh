@@ -307,18 +307,27 @@ vs_set_weights() {
   kube_run patch virtualservice freeagentics-vs --type=merge -p "${VS_PATCH}"
 }
 
-# port_forward_start RESOURCE REMOTE_PORT: forward a free local port; sets
-# PF_PID and PF_URL; dies when the forward does not answer /health within
-# 30 s. port_forward_stop ends it (only the process we started).
+# port_forward_start RESOURCE REMOTE_PORT [METRICS_PORT]: forward free local
+# ports; sets PF_PID, PF_URL (and PF_METRICS_URL for METRICS_PORT); dies
+# when the forward does not answer /health within 30 s. port_forward_stop
+# ends it (only the process we started).
 PF_PID=""
 PF_URL=""
+PF_METRICS_URL=""
 port_forward_start() {
-  local resource="$1" remote="$2" port
+  local resource="$1" remote="$2" metrics="${3:-}" port mport
   port="$(( (RANDOM % 20000) + 30000 ))"
+  mport=$((port + 1))
+  local ports=("${port}:${remote}")
+  if [[ -n "${metrics}" ]]; then ports+=("${mport}:${metrics}"); fi
   # kubectl itself, not kube(): PF_PID must be kubectl's own process.
-  kubectl -n "${NAMESPACE}" port-forward "${resource}" "${port}:${remote}" >/dev/null 2>&1 &
+  kubectl -n "${NAMESPACE}" port-forward "${resource}" "${ports[@]}" >/dev/null 2>&1 &
   PF_PID=$!
   PF_URL="http://127.0.0.1:${port}"
+  # shellcheck disable=SC2034 # read by the scripts
+  PF_METRICS_URL=""
+  # shellcheck disable=SC2034
+  if [[ -n "${metrics}" ]]; then PF_METRICS_URL="http://127.0.0.1:${mport}"; fi
   poll "${PORT_FORWARD_TIMEOUT:-30}" 1 port_forward_ready
   if [[ "${POLL_STATE}" != "0" ]]; then
     port_forward_stop

@@ -69,7 +69,7 @@ assert_rolled_back() {
 @test "smoke tests against the canary failing (port-forward dies) roll back" {
   run "${SCRIPTS}/zero-downtime-deploy.sh" --version v2.0.0 --public-url "" --settle-seconds 0 --observe-seconds 0
   assert_rolled_back
-  [[ "$(last_line)" == *"failed at smoke tests against backend-canary"*"cannot port-forward to svc/backend-canary"* ]]
+  [[ "$(last_line)" == *"failed at smoke tests against backend-canary"*"cannot port-forward to deployment/backend-canary"* ]]
 }
 
 @test "VirtualService patch failing at 10% rolls back" {
