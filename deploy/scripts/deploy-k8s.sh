@@ -179,7 +179,7 @@ run "${APPLY[@]}" -f "$WORK/namespaces.yaml"
 # The Secrets the rendered manifests reference (secretKeyRef / secretRef /
 # secret volumes), except the optional backup-s3.
 SECRETS=()
-for secret in backend-secrets postgres-secrets postgres-superuser redis-secrets grafana-secrets \
+for secret in backend-secrets postgres-secrets postgres-app postgres-superuser redis-secrets grafana-secrets \
               alertmanager-secrets monitoring-basic-auth backup-object-store; do
   if grep -Eq "(name|secretName): ${secret}\$" "${WORK}/final.yaml"; then SECRETS+=("${secret}"); fi
 done

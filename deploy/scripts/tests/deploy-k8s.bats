@@ -8,7 +8,7 @@ load helpers
 setup() {
   setup_fake_cluster
   respond 'api-resources --api-group=' 'kind.example/present'
-  respond 'get secrets -o name' 'secret/backend-secrets\nsecret/postgres-secrets\nsecret/postgres-superuser\nsecret/redis-secrets\nsecret/grafana-secrets\nsecret/alertmanager-secrets\nsecret/monitoring-basic-auth\nsecret/backup-object-store\n'
+  respond 'get secrets -o name' 'secret/backend-secrets\nsecret/postgres-secrets\nsecret/postgres-app\nsecret/postgres-superuser\nsecret/redis-secrets\nsecret/grafana-secrets\nsecret/alertmanager-secrets\nsecret/monitoring-basic-auth\nsecret/backup-object-store\n'
   respond 'get deployments -o name' 'deployment.apps/backend\ndeployment.apps/frontend\n'
 }
 
