@@ -66,6 +66,7 @@ check_postgres_target
 [[ -z "${KEEP_DAYS}" || "${KEEP_DAYS}" =~ ^[0-9]+$ ]] || die "--keep-days takes a number of days"
 [[ "${DATABASE}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "unexpected database name: ${DATABASE}"
 
+trap 'exit_report $?' EXIT
 if [[ "${IN_CLUSTER}" == "1" ]]; then
   [[ "${TARGET}" == "k8s" ]] || die "--in-cluster needs --target k8s"
   require_cmd kubectl
@@ -106,8 +107,10 @@ mkdir -p "${OUTPUT_DIR}"
 WORK="$(mktemp -d "${OUTPUT_DIR}/.backup-${ts}.XXXXXX")"
 SNAP_CHILD=""
 cleanup() {
+  local rc=$?
   if [[ -n "${SNAP_CHILD}" ]]; then kill "${SNAP_CHILD}" 2>/dev/null || true; fi
   rm -rf "${WORK}"
+  exit_report "${rc}"
 }
 trap cleanup EXIT
 

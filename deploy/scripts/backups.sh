@@ -54,6 +54,7 @@ while [[ $# -gt 0 ]]; do
     *) common_option "$@"; shift "${OPT_SHIFT}" ;;
   esac
 done
+trap 'exit_report $?' EXIT
 [[ -n "${COMMAND}" ]] || { usage >&2; die "choose list or fetch"; }
 if [[ "${COMMAND}" == "fetch" && "${NAME}" != "latest" ]]; then
   [[ "${NAME}" =~ ^db-[0-9]{8}T[0-9]{6}Z\.sql\.gz$ ]] || die "fetch takes latest or a dump name like db-20261201T020000Z.sql.gz"
@@ -91,6 +92,7 @@ cleanup() {
   local rc=$?
   kubectl -n "${NAMESPACE}" delete pod "${POD}" --ignore-not-found --wait=false >/dev/null \
     || warn "could not delete pod ${POD}: kubectl delete pod ${POD} -n ${NAMESPACE}"
+  exit_report "${rc}"
   exit "${rc}"
 }
 trap cleanup EXIT

@@ -87,7 +87,7 @@ require_cmd kubectl awk
 NEW_IMAGE="${IMAGE_REPO}:${VERSION}"
 
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+trap 'rc=$?; rm -rf "${WORK}"; exit_report "${rc}"' EXIT
 
 # filter_manifests PIN_IMAGE DROP_GROUPS [ONLY_KIND] < in > out
 #   - every container image of IMAGE_REPO becomes NEW_IMAGE, except in the

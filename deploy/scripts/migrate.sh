@@ -49,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     *) common_option "$@"; shift "${OPT_SHIFT}" ;;
   esac
 done
+trap 'exit_report $?' EXIT
 [[ -n "${COMMAND}" ]] || { usage >&2; die "choose run, revert or status"; }
 require_cmd kubectl jq
 require_cluster

@@ -52,6 +52,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+trap 'exit_report $?' EXIT
 [[ -n "${TARGET_TIME}" ]] || { usage >&2; die "--target-time is required"; }
 [[ "${TARGET_TIME}" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}[\ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$ ]] \
   || die "--target-time must look like 2026-12-01 08:00:00+00 (with a time zone), got: ${TARGET_TIME}"

@@ -97,6 +97,7 @@ cleanup() {
       || warn "could not drop ${SCRATCH}: drop it by hand"
   fi
   rm -rf "${WORK}"
+  exit_report "${rc}"
   exit "${rc}"
 }
 trap cleanup EXIT

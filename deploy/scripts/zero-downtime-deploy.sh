@@ -157,7 +157,7 @@ on_exit() {
   if [[ "${rc}" -eq 0 ]]; then return 0; fi
   set +e
   ROLLBACK=""
-  local reason="${FAILURE:-${DIE_MESSAGE:-a command failed (exit ${rc})}}"
+  local reason="${FAILURE:-${DIE_MESSAGE:-a command failed (exit ${rc}): ${FAILED_COMMAND}}}"
   if [[ -z "${undo}" ]]; then
     _line "${_c_red}" " ERROR" "release of ${NEW_IMAGE} failed at ${STAGE}: ${reason}; nothing was changed"
     exit "${rc}"

@@ -51,6 +51,34 @@ DIE_MESSAGE=""
 # shellcheck disable=SC2034 # DIE_MESSAGE is read by the EXIT traps of the scripts
 die()  { DIE_MESSAGE="$*"; _line "${_c_red}" " ERROR" "$*"; exit 1; }
 
+# A failed command outside a condition ends the script (errexit); the ERR
+# trap remembers which, so exit_report can name it in one line when nothing
+# was printed by die. Scripts call `exit_report "$rc"` from their EXIT trap.
+set -o errtrace
+FAILED_COMMAND=""
+# The failed step as written in the script (not in this library): file,
+# line and its text.
+_err_trap() {
+  local i file line text
+  FAILED_COMMAND="${BASH_COMMAND}"
+  for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+    file="${BASH_SOURCE[i]}"
+    [[ "${file}" == */lib/* ]] && continue
+    line="${BASH_LINENO[i - 1]}"
+    text="$(sed -n "${line}p" "${file}" 2>/dev/null)" || text=""
+    text="${text#"${text%%[![:space:]]*}"}"
+    FAILED_COMMAND="${file##*/}:${line}: ${text:-${BASH_COMMAND}}"
+    return 0
+  done
+}
+trap _err_trap ERR
+exit_report() {
+  local rc="$1"
+  if [[ "${rc}" -ne 0 && -z "${DIE_MESSAGE}" ]]; then
+    _line "${_c_red}" " ERROR" "${0##*/} failed (exit ${rc}) at ${FAILED_COMMAND:-an unknown step}"
+  fi
+}
+
 require_cmd() {
   local c
   for c in "$@"; do

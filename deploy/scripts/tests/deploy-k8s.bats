@@ -72,6 +72,7 @@ deploy_k8s() {
   fail_call 'apply --server-side --force-conflicts --field-manager=freeagentics-deploy -f .*final.yaml'
   deploy_k8s --strategy rolling
   [ "$status" -ne 0 ]
+  [[ "$(last_line)" == *'ERROR deploy-k8s.sh failed (exit 1) at deploy-k8s.sh:'*': run "${APPLY[@]}" -f "${WORK}/final.yaml"'* ]]
   ! called 'set image'
 }
 
