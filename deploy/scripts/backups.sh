@@ -115,7 +115,8 @@ if [[ "${COMMAND}" == "list" ]]; then
     warn "no dumps on postgres-backups"
     exit 0
   fi
-  printf 'NAME\tBYTES\tMODIFIED\tMANIFEST\n%s\n' "${listing}" | column -t -s $'\t'
+  printf 'NAME\tBYTES\tMODIFIED\tMANIFEST\n%s\n' "${listing}" \
+    | awk -F '\t' '{ printf "%-28s %12s  %-20s  %s\n", $1, $2, $3, $4 }'
   exit 0
 fi
 
