@@ -40,6 +40,8 @@ cases=(
   "email-ops|severity=low alertname=MaintenanceModeEnabled"
   "email-ops|severity=info alertname=Informational"
   "slack-alerts|alertname=NoSeverityLabel"
+  "deadmans-switch|alertname=Watchdog severity=none"
+  "oncall-pager|alertname=PostgresBackupMissing severity=high"
 )
 
 passed=0

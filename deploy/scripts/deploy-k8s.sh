@@ -36,13 +36,20 @@ Options:
   --public-url URL, --prometheus-url URL, --observe-seconds N, --skip-smoke
                       passed to zero-downtime-deploy.sh
   --dry-run           validate against the cluster (server-side dry run) and
-                      print the mutating commands instead of running them
+                      print the mutating commands instead of running them;
+                      fails like a real run when the cluster cannot be read,
+                      a Secret is missing or the server rejects a manifest
   -h, --help          this help
+
+Exits 0 only when every step succeeded; otherwise prints the step that failed
+and exits 1. A Deployment other than the backend that does not finish rolling
+out does not stop the backend release, but still makes the run fail at the end.
 USAGE
 }
 
+_self="$(readlink -f "${BASH_SOURCE[0]}")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
+source "${_self%/*}/lib/common.sh"
 
 VERSION="latest"
 STRATEGY="rolling"
@@ -55,6 +62,11 @@ PASSTHROUGH=()
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --version|--strategy|--overlay|--image-repo|--timeout|--public-url|--prometheus-url|--observe-seconds)
+      need_value "$1" "$#" ;;
+    *) ;;
+  esac
+  case "$1" in
     --version) VERSION="$2"; shift 2 ;;
     --strategy) STRATEGY="$2"; shift 2 ;;
     --overlay) OVERLAY="$2"; shift 2 ;;
@@ -64,7 +76,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --public-url|--prometheus-url|--observe-seconds) PASSTHROUGH+=("$1" "$2"); shift 2 ;;
     --skip-smoke) PASSTHROUGH+=("$1"); shift ;;
-    *) common_option "$@"; shift "$OPT_SHIFT" ;;
+    *) common_option "$@"; shift "${OPT_SHIFT}" ;;
   esac
 done
 
@@ -75,7 +87,7 @@ require_cmd kubectl awk
 NEW_IMAGE="${IMAGE_REPO}:${VERSION}"
 
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+trap 'rc=$?; rm -rf "${WORK}"; exit_report "${rc}"' EXIT
 
 # filter_manifests PIN_IMAGE DROP_GROUPS [ONLY_KIND] < in > out
 #   - every container image of IMAGE_REPO becomes NEW_IMAGE, except in the
@@ -129,19 +141,26 @@ if [[ "$RENDER_ONLY" == "1" ]]; then
   exit 0
 fi
 
-kubectl version --request-timeout=10s >/dev/null 2>&1 \
-  || die "cannot reach the cluster (kubectl context: $(kube_context))"
+kube_context
+kubectl version --request-timeout=10s >/dev/null \
+  || die "cannot reach the cluster (kubectl context: ${KUBE_CONTEXT})"
 
 DROP=""
-for group in networking.istio.io cert-manager.io autoscaling.k8s.io; do
-  if [[ -z "$(kubectl api-resources --api-group="$group" -o name 2>/dev/null)" ]]; then
-    [[ "$REQUIRE_CRDS" == "0" ]] || die "CRDs of ${group} are not installed (--require-crds)"
+for group in networking.istio.io cert-manager.io autoscaling.k8s.io postgresql.cnpg.io monitoring.coreos.com; do
+  resources="$(kubectl api-resources --api-group="${group}" -o name)" \
+    || die "cannot list the API resources of ${group} (kubectl context: ${KUBE_CONTEXT})"
+  if [[ -z "${resources}" ]]; then
+    if ! grep -q "^apiVersion: ${group}/" "${WORK}/rendered.yaml"; then continue; fi
+    [[ "${REQUIRE_CRDS}" == "0" ]] || die "CRDs of ${group} are not installed (--require-crds)"
+    # The data tier cannot be skipped: without its operator there is no database.
+    [[ "${group}" != "postgresql.cnpg.io" ]] || die "the ${OVERLAY} overlay needs the CloudNativePG operator (CRDs of ${group})"
     warn "CRDs of ${group} are not installed: skipping its resources"
     DROP="${DROP} ${group}"
   fi
 done
 
-OLD_IMAGE="$(deployment_image backend backend)"
+deployment_image backend backend
+OLD_IMAGE="${IMAGE_OF}"
 PIN=""
 if [[ -n "$OLD_IMAGE" ]]; then
   PIN="$OLD_IMAGE"
@@ -157,46 +176,78 @@ APPLY=(kubectl apply --server-side --force-conflicts --field-manager=freeagentic
 filter_manifests "$PIN" "$DROP" Namespace < "$WORK/rendered.yaml" > "$WORK/namespaces.yaml"
 run "${APPLY[@]}" -f "$WORK/namespaces.yaml"
 
+# The Secrets the rendered manifests reference (secretKeyRef / secretRef /
+# secret volumes), except the optional backup-s3.
+SECRETS=()
+for secret in backend-secrets postgres-secrets postgres-app postgres-superuser redis-secrets grafana-secrets \
+              alertmanager-secrets monitoring-basic-auth backup-object-store; do
+  if grep -Eq "(name|secretName): ${secret}\$" "${WORK}/final.yaml"; then SECRETS+=("${secret}"); fi
+done
+present="$(kubectl -n "${NAMESPACE}" get secrets -o name)" \
+  || die "cannot list the Secrets in ${NAMESPACE} (kubectl context: ${KUBE_CONTEXT})"
 missing=()
-for secret in backend-secrets postgres-secrets redis-secrets grafana-secrets alertmanager-secrets monitoring-basic-auth; do
-  kube get secret "$secret" >/dev/null 2>&1 || missing+=("$secret")
+for secret in "${SECRETS[@]}"; do
+  grep -qx "secret/${secret}" <<<"${present}" || missing+=("${secret}")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
-  msg="missing Secrets in ${NAMESPACE}: ${missing[*]} (see deploy/k8s/secrets-template.yaml and docs/OPERATIONS.md)"
-  if dry_run; then warn "$msg"; else die "$msg"; fi
+  die "missing Secrets in ${NAMESPACE}: ${missing[*]} (see deploy/k8s/secrets-template.yaml and docs/OPERATIONS.md)"
 fi
 
 # ------------------------------------------------------------------- apply
 kube_run delete job backend-migrate --ignore-not-found --wait=true
-if dry_run; then
-  log "server-side dry run of $(grep -c '^kind: ' "$WORK/final.yaml") objects"
-  "${APPLY[@]}" --dry-run=server -f "$WORK/final.yaml" >/dev/null || warn "server-side dry run reported errors"
+if [[ "${DRY_RUN}" == "1" ]]; then
+  objects="$(grep -c '^kind: ' "${WORK}/final.yaml")"
+  log "server-side dry run of ${objects} objects"
+  "${APPLY[@]}" --dry-run=server -f "${WORK}/final.yaml" >"${WORK}/dry-run.out" 2>&1 \
+    || { cat "${WORK}/dry-run.out" >&2; die "the server-side dry run rejected the manifests"; }
 fi
-run "${APPLY[@]}" -f "$WORK/final.yaml"
+run "${APPLY[@]}" -f "${WORK}/final.yaml"
 
 # ------------------------------------------------------------------ waits
-if ! dry_run; then
-  for d in postgres redis; do
-    wait_rollout "deployment/${d}" "$TIMEOUT"
-  done
-  wait_job backend-migrate "$TIMEOUT" || die "migration Job backend-migrate failed; backend left on ${OLD_IMAGE:-nothing}"
+# The data tier: single-pod Deployments, or (production) the CloudNativePG
+# Cluster and the Redis StatefulSet.
+LAGGING=()
+if [[ "${DRY_RUN}" != "1" ]]; then
+  if grep -q '^kind: Cluster$' "${WORK}/final.yaml"; then
+    log "waiting for the CloudNativePG Cluster postgres"
+    kubectl -n "${NAMESPACE}" wait --for=condition=Ready cluster.postgresql.cnpg.io/postgres --timeout="${TIMEOUT}s" \
+      || die "Cluster postgres not ready within ${TIMEOUT}s; backend left on ${OLD_IMAGE:-nothing}"
+    wait_rollout statefulset/redis "${TIMEOUT}"
+    wait_rollout statefulset/redis-sentinel "${TIMEOUT}"
+  else
+    wait_rollout deployment/postgres "${TIMEOUT}"
+    wait_rollout deployment/redis "${TIMEOUT}"
+  fi
+  wait_job backend-migrate "${TIMEOUT}"
+  [[ "${JOB_STATE}" == "succeeded" ]] \
+    || die "migration Job backend-migrate ${JOB_STATE}; backend left on ${OLD_IMAGE:-nothing}"
+  deployments="$(kubectl -n "${NAMESPACE}" get deployments -o name)" \
+    || die "cannot list the Deployments in ${NAMESPACE}"
   while read -r d; do
-    case "$d" in deployment.apps/backend|deployment.apps/backend-canary|deployment.apps/postgres|deployment.apps/redis) continue ;; esac
-    wait_rollout "$d" "$TIMEOUT" || warn "${d} did not finish rolling out"
-  done < <(kube get deployments -o name)
+    case "${d}" in deployment.apps/backend|deployment.apps/backend-canary|deployment.apps/postgres|deployment.apps/redis|"") continue ;; *) ;; esac
+    if ! kubectl -n "${NAMESPACE}" rollout status "${d}" --timeout="${TIMEOUT}s"; then
+      warn "${d} did not finish rolling out"
+      LAGGING+=("${d}")
+    fi
+  done <<<"${deployments}"
 fi
 
 # ---------------------------------------------------------------- release
-if [[ -z "$OLD_IMAGE" ]]; then
-  wait_rollout deployment/backend "$TIMEOUT"
-  ok "first installation of ${NEW_IMAGE} done; run deploy/scripts/smoke-tests.sh against the public URL"
-elif [[ "$OLD_IMAGE" == "$NEW_IMAGE" ]]; then
-  wait_rollout deployment/backend "$TIMEOUT"
-  ok "backend already on ${NEW_IMAGE}; manifests applied"
+if [[ -z "${OLD_IMAGE}" ]]; then
+  wait_rollout deployment/backend "${TIMEOUT}"
+  released="first installation of ${NEW_IMAGE} done; run deploy/scripts/smoke-tests.sh against the public URL"
+elif [[ "${OLD_IMAGE}" == "${NEW_IMAGE}" ]]; then
+  wait_rollout deployment/backend "${TIMEOUT}"
+  released="backend already on ${NEW_IMAGE}; manifests applied"
 else
   dry=()
-  if dry_run; then dry=(--dry-run); fi
-  "${SCRIPT_DIR}/zero-downtime-deploy.sh" --version "$VERSION" --strategy "$STRATEGY" \
-    --namespace "$NAMESPACE" --image-repo "$IMAGE_REPO" --skip-migrations --timeout "$TIMEOUT" \
+  if [[ "${DRY_RUN}" == "1" ]]; then dry=(--dry-run); fi
+  "${SCRIPT_DIR}/zero-downtime-deploy.sh" --version "${VERSION}" --strategy "${STRATEGY}" \
+    --namespace "${NAMESPACE}" --image-repo "${IMAGE_REPO}" --skip-migrations --timeout "${TIMEOUT}" \
     "${dry[@]}" "${PASSTHROUGH[@]}"
+  released="released ${NEW_IMAGE}"
 fi
+if [[ ${#LAGGING[@]} -gt 0 ]]; then
+  die "${released}, but these Deployments did not finish rolling out: ${LAGGING[*]}"
+fi
+ok "${released}"

@@ -24,33 +24,46 @@ Options:
   --image IMAGE       full image reference (default: the running backend image)
   --namespace NS      namespace (default freeagentics-prod)
   --timeout SECONDS   wait at most this long (default 600)
-  --dry-run           print the Job instead of creating it
+  --dry-run           print the Job instead of creating it (the cluster is
+                      still read: without one, the dry run fails)
   -h, --help          this help
 USAGE
 }
 
+_self="$(readlink -f "${BASH_SOURCE[0]}")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
+source "${_self%/*}/lib/common.sh"
 
 IMAGE=""
 COMMAND=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --version|--image|--timeout) need_value "$1" "$#" ;;
+    *) ;;
+  esac
+  case "$1" in
     --version) IMAGE="freeagentics/backend:$2"; shift 2 ;;
     --image) IMAGE="$2"; shift 2 ;;
     --timeout) export MIGRATION_TIMEOUT="$2"; shift 2 ;;
     run|revert|status) COMMAND="$1"; shift ;;
-    *) common_option "$@"; shift "$OPT_SHIFT" ;;
+    *) common_option "$@"; shift "${OPT_SHIFT}" ;;
   esac
 done
-[[ -n "$COMMAND" ]] || { usage >&2; die "choose run, revert or status"; }
+trap 'exit_report $?' EXIT
+[[ -n "${COMMAND}" ]] || { usage >&2; die "choose run, revert or status"; }
 require_cmd kubectl jq
-if [[ -z "$IMAGE" ]]; then
-  IMAGE="$(deployment_image backend backend)"
-  [[ -n "$IMAGE" ]] || die "deployment/backend not found in ${NAMESPACE}; pass --image"
+require_cluster
+if [[ -z "${IMAGE}" ]]; then
+  deployment_image backend backend
+  IMAGE="${IMAGE_OF}"
+  [[ -n "${IMAGE}" ]] || die "deployment/backend not found in ${NAMESPACE}; pass --image"
 fi
-if [[ "$COMMAND" == "revert" ]]; then
+if [[ "${COMMAND}" == "revert" ]]; then
   warn "reverting the newest applied migration with ${IMAGE}"
 fi
-run_backend_job "$IMAGE" migrate "$COMMAND" || die "migrate ${COMMAND} failed"
-ok "migrate ${COMMAND} done"
+run_backend_job "${IMAGE}" migrate "${COMMAND}"
+if [[ "${DRY_RUN}" == "1" ]]; then
+  ok "migrate ${COMMAND}: dry run (Job printed, not created)"
+else
+  ok "migrate ${COMMAND} done"
+fi

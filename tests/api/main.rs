@@ -10,6 +10,7 @@ mod authz;
 mod cli;
 mod deploy;
 mod errors;
+mod failover;
 mod health;
 mod jwt;
 mod lifecycle;

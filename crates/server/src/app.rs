@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use freeagentics_api::auth::PasswordHasher;
 use freeagentics_api::observability::registry;
 use freeagentics_api::{ApiConfig, App, AppState, Lifecycle};
-use freeagentics_shared_state::{RedisOptions, RedisPool};
+use freeagentics_shared_state::{RedisOptions, RedisPool, SentinelOptions};
 use freeagentics_store::{PostgresOptions, SqliteOptions, Store, connect_postgres, connect_sqlite};
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
@@ -75,15 +75,18 @@ impl Application {
                 tracing::info!(?applied, backend = store.backend().as_str(), "migrations applied");
             }
         }
+        let redis_options = RedisOptions {
+            pool_size: config.redis_pool_size,
+            timeout: Duration::from_millis(config.redis_timeout_ms),
+            key_prefix: config.redis_key_prefix.clone(),
+        };
+        let sentinels = config.redis_sentinels();
         let redis = match &config.redis_url {
-            Some(url) => Some(RedisPool::new(
-                url.expose_secret(),
-                &RedisOptions {
-                    pool_size: config.redis_pool_size,
-                    timeout: Duration::from_millis(config.redis_timeout_ms),
-                    key_prefix: config.redis_key_prefix.clone(),
-                },
-            )?),
+            Some(url) if !sentinels.is_empty() => {
+                let sentinel = SentinelOptions { sentinels, master: config.redis_sentinel_master.clone() };
+                Some(RedisPool::with_sentinels(url.expose_secret(), &sentinel, &redis_options)?)
+            }
+            Some(url) => Some(RedisPool::new(url.expose_secret(), &redis_options)?),
             None => None,
         };
         let keys = Arc::new(crate::security::jwt_keys(config)?);

@@ -50,6 +50,10 @@ pub struct Config {
     pub redis_pool_size: usize,
     pub redis_timeout_ms: u64,
     pub redis_key_prefix: String,
+    /// Redis Sentinel addresses, `host:port,host:port`: connections then go to the primary the
+    /// sentinels name for `redis_sentinel_master`, and REDIS_URL gives only credentials and database.
+    pub redis_sentinels: Option<String>,
+    pub redis_sentinel_master: String,
     pub log_level: String,
     pub rust_log: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -116,6 +120,8 @@ impl Default for Config {
             redis_pool_size: 16,
             redis_timeout_ms: 500,
             redis_key_prefix: "fa:".to_owned(),
+            redis_sentinels: None,
+            redis_sentinel_master: "mymaster".to_owned(),
             log_level: "info".to_owned(),
             rust_log: None,
             log_format: None,
@@ -254,6 +260,18 @@ impl Config {
         split_list(&self.cors_origins)
     }
 
+    /// `(host, port)` of each sentinel in REDIS_SENTINELS (empty when unset); entries that do not
+    /// parse are reported by `validate`.
+    pub fn redis_sentinels(&self) -> Vec<(String, u16)> {
+        self.redis_sentinels
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| host_port(s))
+            .collect()
+    }
+
     pub fn trusted_proxies(&self) -> Vec<TrustedProxy> {
         split_list(&self.trusted_proxies).iter().filter_map(|p| TrustedProxy::parse(p).ok()).collect()
     }
@@ -368,6 +386,23 @@ impl Config {
                 &mut errors,
                 url.starts_with("redis://") || url.starts_with("rediss://"),
                 "REDIS_URL: must start with redis:// or rediss://",
+            );
+        }
+        if let Some(sentinels) = self.redis_sentinels.as_deref() {
+            let entries = split_list(sentinels);
+            check(&mut errors, !entries.is_empty(), "REDIS_SENTINELS: list at least one sentinel as host:port");
+            for entry in entries.iter().filter(|e| host_port(e).is_none()) {
+                errors.push(format!("REDIS_SENTINELS: `{entry}` is not host:port"));
+            }
+            check(
+                &mut errors,
+                !self.redis_sentinel_master.trim().is_empty(),
+                "REDIS_SENTINEL_MASTER: the name the sentinels monitor the primary under must not be empty",
+            );
+            check(
+                &mut errors,
+                self.redis_url.is_some(),
+                "REDIS_SENTINELS: needs REDIS_URL for the password and database (its host is not used)",
             );
         }
         for origin in self.cors_origins() {
@@ -495,6 +530,14 @@ impl Config {
     }
 }
 
+/// `host:port` with a non-zero port; IPv6 hosts in brackets (`[::1]:26379`).
+fn host_port(entry: &str) -> Option<(String, u16)> {
+    let (host, port) = entry.rsplit_once(':')?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_owned(), port))
+}
+
 /// Records `message` when `ok` is false.
 fn check(errors: &mut Vec<String>, ok: bool, message: &str) {
     if !ok {
@@ -577,6 +620,36 @@ mod tests {
     }
 
     /// `APP_ENV=production` with a signing key, plus `pairs`.
+    #[test]
+    fn sentinels_are_host_port_pairs_beside_redis_url() {
+        let config = Config::from_pairs([
+            ("REDIS_URL", "redis://:secret@unused:6379/0".to_owned()),
+            ("REDIS_SENTINELS", "10.0.0.7:26379, redis-sentinel:26380,[::1]:26381".to_owned()),
+            ("REDIS_SENTINEL_MASTER", "freeagentics".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.redis_sentinels(),
+            vec![("10.0.0.7".to_owned(), 26379), ("redis-sentinel".to_owned(), 26380), ("::1".to_owned(), 26381)]
+        );
+        assert_eq!(config.redis_sentinel_master, "freeagentics");
+        assert!(Config::from_pairs([]).unwrap().redis_sentinels().is_empty());
+        let error = Config::from_pairs([
+            ("REDIS_SENTINELS", "sentinel-a, sentinel-b:0".to_owned()),
+            ("REDIS_SENTINEL_MASTER", " ".to_owned()),
+        ])
+        .unwrap_err()
+        .to_string();
+        for part in [
+            "`sentinel-a` is not host:port",
+            "`sentinel-b:0` is not host:port",
+            "REDIS_SENTINEL_MASTER",
+            "needs REDIS_URL",
+        ] {
+            assert!(error.contains(part), "{part}: {error}");
+        }
+    }
+
     fn production(pairs: &[(&'static str, &str)]) -> Result<Config, String> {
         let mut all =
             vec![("APP_ENV", "production".to_owned()), ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned())];

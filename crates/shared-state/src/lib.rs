@@ -9,4 +9,4 @@ mod redis_pool;
 
 pub use denylist::{Denylist, LocalDenylist, RedisDenylist};
 pub use rate_limit::{Decision, LimiterBackend, LocalRateLimiter, Quota, RateLimiter, RedisRateLimiter};
-pub use redis_pool::{RedisError, RedisOptions, RedisPool};
+pub use redis_pool::{RedisConnection, RedisError, RedisOptions, RedisPool, SentinelOptions};

@@ -252,21 +252,14 @@ impl RedisRateLimiter {
         for arg in args {
             invocation.arg(*arg);
         }
-        let attempt = async {
-            let mut conn = self.redis.connection().await?;
-            invocation.invoke_async::<T>(&mut conn).await.map_err(crate::redis_pool::classify)
-        };
-        match tokio::time::timeout(self.redis.timeout(), attempt).await {
-            Ok(Ok(value)) => {
+        match self.redis.invoke::<T>(&invocation).await {
+            Ok(value) => {
                 self.breaker.record_success();
                 self.set_degraded(false, "");
                 Some(value)
             }
-            failure => {
-                let reason = match failure {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".to_owned(),
-                };
+            Err(e) => {
+                let reason = e.to_string();
                 self.breaker.record_failure();
                 self.set_degraded(true, &reason);
                 metrics::counter!("freeagentics_redis_errors_total").increment(1);

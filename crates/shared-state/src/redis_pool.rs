@@ -1,5 +1,9 @@
-//! The Redis connection pool every Redis-backed component shares.
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+//! The Redis connection pool every Redis-backed component shares: one Redis at `REDIS_URL`, or
+//! the primary that Redis Sentinel names (`REDIS_SENTINELS`), found again after a failover.
+use deadpool_redis::redis::aio::ConnectionLike;
+use deadpool_redis::redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, ScriptInvocation, Value};
+use deadpool_redis::sentinel::{SentinelNodeConnectionInfo, SentinelServerType};
+use deadpool_redis::{Config, ConnectionAddr, ConnectionInfo, Pool, PoolConfig, Runtime, Timeouts};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -20,12 +24,79 @@ pub struct RedisOptions {
     pub key_prefix: String,
 }
 
+/// Where the primary is: `host:port` of each sentinel and the name they monitor it under.
+#[derive(Debug, Clone)]
+pub struct SentinelOptions {
+    pub sentinels: Vec<(String, u16)>,
+    pub master: String,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Direct(Pool),
+    Sentinel(deadpool_redis::sentinel::Pool),
+}
+
 /// Cheap to clone; all clones share the pool.
 #[derive(Clone)]
 pub struct RedisPool {
-    pool: Pool,
+    pool: Inner,
     prefix: String,
     timeout: Duration,
+}
+
+/// A pooled connection to the one Redis, or to the primary Sentinel named when it was opened.
+pub enum RedisConnection {
+    Direct(deadpool_redis::Connection),
+    Sentinel(deadpool_redis::sentinel::Connection),
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Direct(_) => "RedisConnection::Direct",
+            Self::Sentinel(_) => "RedisConnection::Sentinel",
+        })
+    }
+}
+
+impl RedisConnection {
+    /// Takes the connection out of the pool for good, e.g. when it reached a primary that was
+    /// demoted to replica during a failover: pings still succeed there, so recycling would keep it.
+    fn discard(self) {
+        match self {
+            Self::Direct(conn) => drop(deadpool_redis::Connection::take(conn)),
+            Self::Sentinel(conn) => drop(deadpool_redis::sentinel::Connection::take(conn)),
+        }
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Direct(conn) => conn.req_packed_command(cmd),
+            Self::Sentinel(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Direct(conn) => conn.req_packed_commands(cmd, offset, count),
+            Self::Sentinel(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Direct(conn) => conn.get_db(),
+            Self::Sentinel(conn) => conn.get_db(),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -39,13 +110,44 @@ impl RedisPool {
     /// Builds the pool without connecting, so start-up does not depend on Redis being up.
     pub fn new(url: &str, options: &RedisOptions) -> Result<Self, RedisError> {
         let mut config = Config::from_url(url);
-        let timeouts =
-            Timeouts { wait: Some(options.timeout), create: Some(options.timeout), recycle: Some(options.timeout) };
-        config.pool = Some(PoolConfig { max_size: options.pool_size.max(1), timeouts, ..PoolConfig::default() });
+        config.pool = Some(pool_config(options));
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|_| RedisError::Unavailable("invalid REDIS_URL".to_owned()))?;
-        Ok(Self { pool, prefix: options.key_prefix.clone(), timeout: options.timeout })
+        Ok(Self { pool: Inner::Direct(pool), prefix: options.key_prefix.clone(), timeout: options.timeout })
+    }
+
+    /// A pool whose connections go to the primary the sentinels name. `url` gives the
+    /// credentials and database (its host is not used); the sentinels take the same credentials.
+    /// Without connecting: every new connection asks a sentinel for the current primary, so
+    /// after a failover the next connection reaches the new one.
+    pub fn with_sentinels(url: &str, sentinel: &SentinelOptions, options: &RedisOptions) -> Result<Self, RedisError> {
+        let invalid = || RedisError::Unavailable("invalid REDIS_URL".to_owned());
+        let info: ConnectionInfo = url.into_connection_info().map_err(|_| invalid())?.into();
+        let credentials = deadpool_redis::RedisConnectionInfo { db: 0, ..info.redis.clone() };
+        let connections = sentinel
+            .sentinels
+            .iter()
+            .map(|(host, port)| ConnectionInfo {
+                addr: ConnectionAddr::Tcp(host.clone(), *port),
+                redis: credentials.clone(),
+            })
+            .collect();
+        let config = deadpool_redis::sentinel::Config {
+            urls: None,
+            server_type: SentinelServerType::Master,
+            master_name: sentinel.master.clone(),
+            connections: Some(connections),
+            node_connection_info: Some(SentinelNodeConnectionInfo {
+                tls_mode: None,
+                redis_connection_info: Some(info.redis),
+            }),
+            pool: Some(pool_config(options)),
+        };
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| RedisError::Unavailable(format!("invalid sentinel configuration: {e}")))?;
+        Ok(Self { pool: Inner::Sentinel(pool), prefix: options.key_prefix.clone(), timeout: options.timeout })
     }
 
     pub fn key(&self, suffix: &str) -> String {
@@ -57,8 +159,16 @@ impl RedisPool {
     }
 
     /// A pooled connection. Errors here mean Redis is unreachable: callers degrade, never fail.
-    pub async fn connection(&self) -> Result<deadpool_redis::Connection, RedisError> {
-        self.pool.get().await.map_err(|e| RedisError::Unavailable(e.to_string()))
+    pub async fn connection(&self) -> Result<RedisConnection, RedisError> {
+        let unavailable = |e: &dyn std::fmt::Display| RedisError::Unavailable(e.to_string());
+        match &self.pool {
+            Inner::Direct(pool) => pool.get().await.map(RedisConnection::Direct).map_err(|e| unavailable(&e)),
+            // boxed: asking a sentinel for the primary is a large future, and every caller awaits
+            // this one (health checks included)
+            Inner::Sentinel(pool) => {
+                Box::pin(pool.get()).await.map(RedisConnection::Sentinel).map_err(|e| unavailable(&e))
+            }
+        }
     }
 
     /// Runs one command with the pool timeout applied end to end (checkout + round trip).
@@ -68,7 +178,21 @@ impl RedisPool {
     ) -> Result<T, RedisError> {
         let run = async {
             let mut conn = self.connection().await?;
-            cmd.query_async::<T>(&mut conn).await.map_err(classify)
+            let result = cmd.query_async::<T>(&mut conn).await;
+            settle(conn, result)
+        };
+        tokio::time::timeout(self.timeout, run).await.map_err(|_| RedisError::Unavailable("timed out".to_owned()))?
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on NOSCRIPT) under the same rules as `query`.
+    pub async fn invoke<T: deadpool_redis::redis::FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, RedisError> {
+        let run = async {
+            let mut conn = self.connection().await?;
+            let result = invocation.invoke_async::<T>(&mut conn).await;
+            settle(conn, result)
         };
         tokio::time::timeout(self.timeout, run).await.map_err(|_| RedisError::Unavailable("timed out".to_owned()))?
     }
@@ -82,6 +206,25 @@ impl RedisPool {
         } else {
             Err(RedisError::Command(format!("unexpected reply {pong}")))
         }
+    }
+}
+
+fn pool_config(options: &RedisOptions) -> PoolConfig {
+    let timeouts =
+        Timeouts { wait: Some(options.timeout), create: Some(options.timeout), recycle: Some(options.timeout) };
+    PoolConfig { max_size: options.pool_size.max(1), timeouts, ..PoolConfig::default() }
+}
+
+/// A command's result, after dropping a connection that answered READONLY: it points at a primary
+/// demoted during a failover, and the next connection asks Sentinel for the new one.
+fn settle<T>(conn: RedisConnection, result: deadpool_redis::redis::RedisResult<T>) -> Result<T, RedisError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(error) if error.code() == Some("READONLY") => {
+            conn.discard();
+            Err(RedisError::Unavailable(error.to_string()))
+        }
+        Err(error) => Err(classify(error)),
     }
 }
 

@@ -9,6 +9,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod support {
+    pub mod pgbouncer;
+}
+use support::pgbouncer::PgBouncer;
+
 async fn sqlite() -> (SqliteStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fa-store-{}", Uuid::now_v7().simple()));
     let options = SqliteOptions {
@@ -53,6 +58,31 @@ async fn postgres() -> Option<(PgStore, String)> {
     Some((store, name))
 }
 
+/// A fresh database migrated directly (migrations take a session-level advisory lock, which
+/// transaction pooling cannot hold: production runs them with DATABASE_DIRECT_URL), then a store
+/// that reaches it only through a PgBouncer in transaction mode.
+async fn through_pgbouncer() -> Option<(PgStore, String, PgBouncer)> {
+    let (direct, name) = postgres().await?;
+    direct.close().await;
+    // TEST_DATABASE_URL is postgres://user@host:port (trust authentication)
+    let admin = admin_url();
+    let server = admin.rsplit('@').next().unwrap_or("127.0.0.1:5432");
+    let (host, port) = server.split_once(':').unwrap_or((server, "5432"));
+    let bouncer = PgBouncer::start(host, port.parse().unwrap_or(5432))?;
+    let options = PostgresOptions {
+        pool_size: 4,
+        max_overflow: 2,
+        acquire_timeout: Duration::from_secs(3),
+        statement_timeout: Duration::from_secs(10),
+        max_lifetime: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        application_name: "conformance-pgbouncer".to_owned(),
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{}/{name}", bouncer.port);
+    let store = connect_postgres(&url, &options).unwrap();
+    Some((store, name, bouncer))
+}
+
 async fn drop_postgres(store: PgStore, name: String) {
     store.close().await;
     let admin = sqlx::PgPool::connect(&format!("{}/postgres", admin_url())).await.unwrap();
@@ -83,6 +113,14 @@ macro_rules! conformance {
                     let Some((store, name)) = super::postgres().await else { return };
                     super::$suite(&store).await;
                     super::drop_postgres(store, name).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer() {
+                    let Some((store, name, bouncer)) = super::through_pgbouncer().await else { return };
+                    super::$suite(&store).await;
+                    super::drop_postgres(store, name).await;
+                    drop(bouncer);
                 }
             }
         )*
