@@ -9,7 +9,8 @@
 # PostgreSQL at TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432) and Redis at
 # TEST_REDIS_URL (default redis://127.0.0.1:6379). Exits non-zero on the first failing step.
 set -euo pipefail
-cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+self="$(readlink -f "${BASH_SOURCE[0]}")"
+cd "${self%/*}/.."
 
 PIP_PACKAGES=("schemathesis==4.32.5" "openapi-spec-validator==0.9.0" "openapi-python-client==0.29.1")
 PYBIN="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"

@@ -17,9 +17,7 @@ const MASTER: &str = "fa-failover";
 const DOWN_AFTER_MS: u64 = 1000;
 const CLIENTS: usize = 6;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
+use freeagentics_test_support::in_ci;
 
 /// A port nobody listens on right now (bound, read, released).
 fn free_port() -> u16 {

@@ -21,17 +21,7 @@ pub enum Backend {
     Postgres,
 }
 
-pub fn admin_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+pub use freeagentics_test_support::{database_admin_url as admin_database_url, redis_url};
 
 /// Whether the external services answer; in CI their absence is a failure, never a skip.
 pub async fn services_available() -> bool {
@@ -46,11 +36,7 @@ pub async fn services_available() -> bool {
     if let Ok(pool) = pg {
         pool.close().await;
     }
-    assert!(ok || !in_ci(), "CI=true but PostgreSQL or Redis is unreachable: the Postgres/Redis suite must run");
-    if !ok {
-        eprintln!("skipping: PostgreSQL or Redis unreachable (set CI=true to make this a failure)");
-    }
-    ok
+    freeagentics_test_support::available(ok, "PostgreSQL or Redis", &"the Postgres/Redis suite must run")
 }
 
 /// A PostgreSQL database created for one test and dropped when it ends.
@@ -460,6 +446,20 @@ impl Process {
     /// The log lines still to come; taken once.
     pub fn take_log(&mut self) -> tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>> {
         self.log.take().expect("the log is taken once")
+    }
+
+    /// Reads the rest of the log and drops it, so a chatty process never blocks on a full pipe.
+    pub fn discard_log(&mut self) {
+        if let Some(mut log) = self.log.take() {
+            tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        }
+    }
+
+    /// The value of one series in this process's `/metrics` (0 when it is absent). Every count in
+    /// it was caused by the test that started the process.
+    pub async fn metric(&self, client: &Client, series: &str) -> f64 {
+        let text = client.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        metric_value(&text, series).unwrap_or(0.0)
     }
 
     pub fn port(&self) -> u16 {

@@ -87,3 +87,33 @@ both_backends! {
         assert_eq!(app.get_as("/api/v1/auth/me", &sign(&claims(&sub), Algorithm::HS256, TEST_JWT_SECRET)).await.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+/// Key rotation with EdDSA: tokens of the retired key stay valid under its `kid` while new tokens
+/// are signed with the new key; the retired key is never accepted under the new key's `kid`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eddsa_rotation_accepts_the_retired_key_by_kid() {
+    const NEW_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJVmmcSeNUuBb89E4t8dSFroP1+wSh4gziGWMLZGCKKR\n-----END PRIVATE KEY-----\n";
+    const NEW_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA+Fd09jKbrxKFmNDyS3/ngdRC5WZD4xSwjpswwNjesKY=\n-----END PUBLIC KEY-----\n";
+    const OLD_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIc7FZ9d2mM67bCbOrAyKDk+a+4cOsP5cqAF/ERNHy/Z\n-----END PRIVATE KEY-----\n";
+    const OLD_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEATcENsxszvMibPOjPLvj9wJctHTyFOz1zp21tbZ+J/SA=\n-----END PUBLIC KEY-----\n";
+    let options = crate::helpers::Options::new(crate::helpers::Backend::Sqlite)
+        .with("JWT_ALGORITHM", "EdDSA")
+        .with("JWT_KEY_ID", "ed-2")
+        .with("JWT_PRIVATE_KEY", NEW_PRIVATE)
+        .with("JWT_PUBLIC_KEY", NEW_PUBLIC)
+        .with("JWT_PREVIOUS_KEY_ID", "ed-1")
+        .with("JWT_PREVIOUS_PUBLIC_KEY", OLD_PUBLIC);
+    let app = crate::helpers::TestApp::spawn_with(options).await.unwrap();
+    let user = app.register("rotated").await;
+    let issued = jsonwebtoken::decode_header(&user.access).unwrap();
+    assert_eq!((issued.alg, issued.kid.as_deref()), (Algorithm::EdDSA, Some("ed-2")), "new tokens use the new key");
+    let old_token = |kid: &str| {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        let key = EncodingKey::from_ed_pem(OLD_PRIVATE.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims(&user.id), &key).unwrap()
+    };
+    assert_eq!(app.get_as("/api/v1/auth/me", &old_token("ed-1")).await.status(), StatusCode::OK);
+    problem(app.get_as("/api/v1/auth/me", &old_token("ed-2")).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(app.get_as("/api/v1/auth/me", &user.access).await.status(), StatusCode::OK);
+}

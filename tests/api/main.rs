@@ -14,7 +14,7 @@ mod failover;
 mod health;
 mod jwt;
 mod lifecycle;
-mod observability;
+mod metrics;
 mod openapi;
 mod rate_limit;
 mod telemetry;

@@ -77,6 +77,8 @@ pub struct Config {
     #[serde(skip_serializing)]
     pub jwt_previous_secret: Option<SecretString>,
     pub jwt_previous_key_id: String,
+    /// PEM Ed25519 public key of the retired key (EdDSA rotation).
+    pub jwt_previous_public_key: Option<String>,
     #[serde(skip_serializing)]
     pub jwt_private_key: Option<SecretString>,
     pub jwt_public_key: Option<String>,
@@ -143,6 +145,7 @@ impl Default for Config {
             jwt_key_id: "primary".to_owned(),
             jwt_previous_secret: None,
             jwt_previous_key_id: "previous".to_owned(),
+            jwt_previous_public_key: None,
             jwt_private_key: None,
             jwt_public_key: None,
             access_token_ttl_seconds: 900,
@@ -406,13 +409,8 @@ impl Config {
             );
         }
         for origin in self.cors_origins() {
-            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && !origin.trim_end_matches('/').contains(|c: char| c.is_whitespace())
-                && origin != "*";
-            if !ok {
-                errors.push(format!(
-                    "CORS_ORIGINS: `{origin}` is not an http(s) origin (wildcards are not allowed with credentials)"
-                ));
+            if let Err(message) = check_origin(&origin) {
+                errors.push(format!("CORS_ORIGINS: {message}"));
             }
         }
         for proxy in split_list(&self.trusted_proxies) {
@@ -440,6 +438,17 @@ impl Config {
         if let Some(secret) = &self.jwt_previous_secret {
             check(&mut errors, secret.expose_secret().len() >= 32, "JWT_PREVIOUS_SECRET: must be at least 32 bytes");
         }
+        // a previous key of the other algorithm would be silently ignored: refuse it
+        check(
+            &mut errors,
+            self.jwt_previous_secret.is_none() || self.jwt_algorithm == "HS256",
+            "JWT_PREVIOUS_SECRET: rotates HS256 keys; with EdDSA give the retired key's JWT_PREVIOUS_PUBLIC_KEY",
+        );
+        check(
+            &mut errors,
+            self.jwt_previous_public_key.is_none() || self.jwt_algorithm == "EdDSA",
+            "JWT_PREVIOUS_PUBLIC_KEY: rotates EdDSA keys; with HS256 give JWT_PREVIOUS_SECRET",
+        );
         if self.jwt_algorithm == "EdDSA" {
             check(
                 &mut errors,
@@ -538,6 +547,24 @@ fn host_port(entry: &str) -> Option<(String, u16)> {
     (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_owned(), port))
 }
 
+/// A CORS origin must be written exactly as browsers send `Origin`: scheme, host and a non-default
+/// port, nothing else (RFC 6454). `https://app.example.com/` would otherwise pass and then match no
+/// request at all.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Err("`*` is not allowed: credentials are allowed, so origins must be listed".to_owned());
+    }
+    let url = url::Url::parse(origin).map_err(|e| format!("`{origin}` is not an origin ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{origin}` must be an http or https origin"));
+    }
+    let bare = url.origin().ascii_serialization();
+    if bare != origin {
+        return Err(format!("`{origin}` is not a bare origin (scheme, host, optional port): write `{bare}`"));
+    }
+    Ok(())
+}
+
 /// Records `message` when `ok` is false.
 fn check(errors: &mut Vec<String>, ok: bool, message: &str) {
     if !ok {
@@ -584,6 +611,24 @@ mod tests {
         assert!(error.to_string().contains("TRUSTED_PROXIES"), "{error}");
         let error = Config::from_pairs([("CORS_ORIGINS", "*".to_owned())]).unwrap_err();
         assert!(error.to_string().contains("CORS_ORIGINS"), "{error}");
+    }
+
+    #[test]
+    fn cors_origins_are_bare_origins() {
+        for ok in ["https://app.example.com", "http://localhost:3000", "https://app.example.com:8443"] {
+            assert!(Config::from_pairs([("CORS_ORIGINS", ok.to_owned())]).is_ok(), "{ok}");
+        }
+        for (bad, hint) in [
+            ("https://app.example.com/", "write `https://app.example.com`"),
+            ("https://app.example.com/app", "write `https://app.example.com`"),
+            ("https://App.Example.com", "write `https://app.example.com`"),
+            ("https://app.example.com:443", "write `https://app.example.com`"),
+            ("ftp://files.example.com", "http or https"),
+            ("app.example.com", "is not an origin"),
+        ] {
+            let error = Config::from_pairs([("CORS_ORIGINS", bad.to_owned())]).unwrap_err().to_string();
+            assert!(error.contains("CORS_ORIGINS: ") && error.contains(hint), "{bad}: {error}");
+        }
     }
 
     #[test]
@@ -675,6 +720,23 @@ mod tests {
         assert_eq!(Config::from_pairs([]).unwrap().log_format(), LogFormat::Pretty);
         let chosen = Config::from_pairs([("LOG_FORMAT", "json".to_owned())]).unwrap();
         assert_eq!(chosen.log_format(), LogFormat::Json);
+    }
+
+    #[test]
+    fn previous_keys_must_match_the_algorithm() {
+        let secret = "0123456789abcdef0123456789abcdef".to_owned();
+        let error = Config::from_pairs([
+            ("JWT_ALGORITHM", "EdDSA".to_owned()),
+            ("JWT_PRIVATE_KEY", "pem".to_owned()),
+            ("JWT_PUBLIC_KEY", "pem".to_owned()),
+            ("JWT_PREVIOUS_SECRET", secret.clone()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("JWT_PREVIOUS_SECRET: rotates HS256 keys"), "{error}");
+        let error = Config::from_pairs([("JWT_PREVIOUS_PUBLIC_KEY", "pem".to_owned())]).unwrap_err().to_string();
+        assert!(error.contains("JWT_PREVIOUS_PUBLIC_KEY: rotates EdDSA keys"), "{error}");
+        assert!(Config::from_pairs([("JWT_PREVIOUS_SECRET", secret)]).is_ok());
     }
 
     #[test]

@@ -28,8 +28,12 @@ pub fn jwt_keys(config: &Config) -> anyhow::Result<JwtKeys> {
         };
         JwtKeys::hs256(&config.jwt_key_id, &secret)?
     };
-    Ok(match &config.jwt_previous_secret {
+    let keys = match &config.jwt_previous_secret {
         Some(previous) => keys.with_previous_hs256(&config.jwt_previous_key_id, previous.expose_secret().as_bytes())?,
+        None => keys,
+    };
+    Ok(match &config.jwt_previous_public_key {
+        Some(previous) => keys.with_previous_ed25519(&config.jwt_previous_key_id, previous.as_bytes())?,
         None => keys,
     })
 }

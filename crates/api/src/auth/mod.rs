@@ -9,7 +9,7 @@ mod tokens;
 pub use extract::{AuthUser, bearer, bearer_claims};
 pub use password::PasswordHasher;
 pub use sessions::{TokenPair, issue_pair, refresh, refresh_digest, revoke_sessions};
-pub use throttle::{LoginThrottle, ThrottleSettings};
+pub use throttle::{Account, LoginThrottle, ThrottleSettings};
 pub use tokens::{ACCESS, AccessClaims, JwtKeys, KeyError};
 
 use std::time::Duration;

@@ -30,9 +30,27 @@ pub struct LoginThrottle {
     keys: [(String, Quota); 3],
 }
 
+/// Whose budget a sign-in attempt spends: the account it names when there is one — so its
+/// username and its email share one budget — else the identifier as typed (unknown accounts are
+/// budgeted too, or they would be a free oracle for which ones exist).
+#[derive(Debug, Clone, Copy)]
+pub enum Account<'a> {
+    Known(uuid::Uuid),
+    Unknown(&'a str),
+}
+
+impl Account<'_> {
+    fn key(self) -> String {
+        match self {
+            Account::Known(id) => format!("id:{id}"),
+            Account::Unknown(typed) => format!("typed:{}", typed.trim().to_lowercase()),
+        }
+    }
+}
+
 impl LoginThrottle {
-    pub fn new(settings: &ThrottleSettings, login: &str, ip: IpAddr) -> Self {
-        let account = login.trim().to_lowercase();
+    pub fn new(settings: &ThrottleSettings, account: Account<'_>, ip: IpAddr) -> Self {
+        let account = account.key();
         let ip = freeagentics_core::net::limit_key(ip);
         let quota = |n| Quota::per(n, settings.window);
         LoginThrottle {

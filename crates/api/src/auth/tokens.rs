@@ -106,10 +106,23 @@ impl JwtKeys {
 
     /// Also accept tokens signed with a previous HS256 secret (key rotation).
     pub fn with_previous_hs256(mut self, kid: &str, secret: &[u8]) -> Result<Self, KeyError> {
+        if self.algorithm != Algorithm::HS256 {
+            return Err(KeyError::Invalid("a previous HS256 secret needs JWT_ALGORITHM=HS256".to_owned()));
+        }
         if secret.len() < MIN_SECRET_BYTES {
             return Err(KeyError::WeakSecret);
         }
         self.verifying.push(VerifyingKey { kid: kid.to_owned(), key: DecodingKey::from_secret(secret) });
+        Ok(self)
+    }
+
+    /// Also accept tokens signed with a previous Ed25519 key, by its public key (key rotation).
+    pub fn with_previous_ed25519(mut self, kid: &str, public_pem: &[u8]) -> Result<Self, KeyError> {
+        if self.algorithm != Algorithm::EdDSA {
+            return Err(KeyError::Invalid("a previous Ed25519 public key needs JWT_ALGORITHM=EdDSA".to_owned()));
+        }
+        let key = DecodingKey::from_ed_pem(public_pem).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        self.verifying.push(VerifyingKey { kid: kid.to_owned(), key });
         Ok(self)
     }
 
@@ -156,9 +169,14 @@ mod tests {
     #[test]
     fn round_trip_and_rotation() {
         let keys = JwtKeys::hs256("k1", SECRET).unwrap();
+        let before = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let (token, claims) = keys.issue(Uuid::now_v7(), "observer", Duration::from_secs(60)).unwrap();
+        let after = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         assert_eq!(keys.verify(&token), Some(claims.clone()));
-        assert!(claims.iat.fract() != 0.0 || claims.iat > 0.0);
+        // `iat` carries the issue time in milliseconds (tokens_valid_after compares at that precision)
+        let iat_ms = (claims.iat * 1000.0).round() as i128;
+        assert!((before..=after).contains(&iat_ms), "{before} <= {iat_ms} <= {after}");
+        assert_eq!(claims.exp, claims.nbf + 60);
         let rotated = JwtKeys::hs256("k2", b"another-secret-another-secret-12345")
             .unwrap()
             .with_previous_hs256("k1", SECRET)
@@ -184,6 +202,39 @@ mod tests {
         assert!(keys.verify(&hs_token).is_none());
         // and an EdDSA token is refused by an HS256 verifier
         assert!(JwtKeys::hs256("ed", SECRET).unwrap().verify(&token).is_none());
+    }
+
+    /// A second throwaway pair: the key being retired.
+    const ED_PREVIOUS_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIc7FZ9d2mM67bCbOrAyKDk+a+4cOsP5cqAF/ERNHy/Z\n-----END PRIVATE KEY-----\n";
+    const ED_PREVIOUS_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEATcENsxszvMibPOjPLvj9wJctHTyFOz1zp21tbZ+J/SA=\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn eddsa_rotation_accepts_the_previous_key_by_kid() {
+        let old = JwtKeys::ed25519("ed-1", ED_PREVIOUS_PRIVATE.as_bytes(), ED_PREVIOUS_PUBLIC.as_bytes()).unwrap();
+        let (old_token, old_claims) = old.issue(Uuid::now_v7(), "observer", Duration::from_secs(60)).unwrap();
+        let current = JwtKeys::ed25519("ed-2", ED_PRIVATE.as_bytes(), ED_PUBLIC.as_bytes()).unwrap();
+        assert!(current.verify(&old_token).is_none(), "unknown kid");
+        let rotated = current.with_previous_ed25519("ed-1", ED_PREVIOUS_PUBLIC.as_bytes()).unwrap();
+        assert_eq!(rotated.verify(&old_token), Some(old_claims));
+        let (new_token, _) = rotated.issue(Uuid::now_v7(), "observer", Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(),
+            Some("ed-2"),
+            "signs with the new key"
+        );
+        // the previous key is a verifying key only, under its own kid
+        let mislabelled =
+            JwtKeys::ed25519("ed-2", ED_PREVIOUS_PRIVATE.as_bytes(), ED_PREVIOUS_PUBLIC.as_bytes()).unwrap();
+        let (forged, _) = mislabelled.issue(Uuid::now_v7(), "admin", Duration::from_secs(60)).unwrap();
+        assert!(rotated.verify(&forged).is_none(), "a kid selects exactly one key");
+    }
+
+    #[test]
+    fn previous_keys_must_match_the_algorithm() {
+        let ed = JwtKeys::ed25519("ed", ED_PRIVATE.as_bytes(), ED_PUBLIC.as_bytes()).unwrap();
+        assert!(matches!(ed.with_previous_hs256("old", SECRET), Err(KeyError::Invalid(_))));
+        let hs = JwtKeys::hs256("k", SECRET).unwrap();
+        assert!(matches!(hs.with_previous_ed25519("old", ED_PUBLIC.as_bytes()), Err(KeyError::Invalid(_))));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `/api/v1/auth`: registration, login, refresh, logout, the current user, password change.
 use crate::audit::{self, AuditKind};
-use crate::auth::{AuthUser, LoginThrottle, TokenPair, issue_pair, revoke_sessions};
+use crate::auth::{Account, AuthUser, LoginThrottle, TokenPair, issue_pair, revoke_sessions};
 use crate::extract::{ClientIp, ValidJson, Validate};
 use crate::routes::views::UserView;
 use crate::{ApiError, AppState};
@@ -178,7 +178,13 @@ pub async fn login_user(
     ClientIp(ip): ClientIp,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    let throttle = LoginThrottle::new(&state.login_throttle, &body.username_or_email, ip);
+    let user = match state.store.user_by_login(&body.username_or_email).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let account = user.as_ref().map_or(Account::Unknown(&body.username_or_email), |u| Account::Known(u.id));
+    let throttle = LoginThrottle::new(&state.login_throttle, account, ip);
     if let Err(retry_after) = throttle.attempt(&state).await {
         metrics::counter!("freeagentics_logins_total", "outcome" => "throttled").increment(1);
         return Err(ApiError::TooManyRequests {
@@ -186,11 +192,6 @@ pub async fn login_user(
             retry_after: retry_after.max(std::time::Duration::from_secs(1)),
         });
     }
-    let user = match state.store.user_by_login(&body.username_or_email).await {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(other) => return Err(other.into()),
-    };
     let verified = state
         .hasher
         .verify(body.password.into_inner(), user.as_ref().map(|u| u.password_hash.clone()))
@@ -288,7 +289,7 @@ pub async fn change_password(
     ValidJson(body): ValidJson<PasswordChangeRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     // a stolen access token must not become a free password oracle
-    let throttle = LoginThrottle::new(&state.login_throttle, &auth.user.username, ip);
+    let throttle = LoginThrottle::new(&state.login_throttle, Account::Known(auth.user.id), ip);
     if let Err(retry_after) = throttle.attempt(&state).await {
         return Err(ApiError::TooManyRequests {
             detail: "too many failed attempts; retry later".to_owned(),

@@ -20,9 +20,7 @@ pub struct PgBouncer {
     pub port: u16,
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
+use freeagentics_test_support::in_ci;
 
 impl PgBouncer {
     /// Starts `pgbouncer` for the server at `host:port` (trust authentication, as the test server
