@@ -6,7 +6,7 @@ use crate::middleware::stack::StackLayer;
 use crate::routes::{audit_events, auth, health, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use std::convert::Infallible;
@@ -50,7 +50,7 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What `axum::serve` runs, outermost first: compression, path normalisation (before routing, so
+/// What the server runs, outermost first: compression, path normalisation (before routing, so
 /// `/api/v1/users/` finds its route), the router. Body sizes are checked by the stack (declared
 /// lengths) and by `ValidJson` as it reads (`extract::json`), both against `max_body_bytes`.
 pub fn into_service(
@@ -64,5 +64,30 @@ pub fn into_service(
         .layer(CompressLayer)
         .map_request(trim_trailing_slash)
         .service(build_router(state))
+        .into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// `/metrics` alone, for its own listener (`METRICS_BIND_ADDR`), through the same middleware stack
+/// so scrapes are measured and logged like every request.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(|State(state): State<AppState>| async move { metrics::scrape(&state) }))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(StackLayer::new(state.clone()))
+        .with_state(state)
+}
+
+/// [`metrics_router`] with the same outer layers as [`into_service`].
+pub fn metrics_service(
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
+    impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static,
+    SocketAddr,
+> {
+    use axum::ServiceExt as _;
+    ServiceBuilder::new()
+        .layer(CompressLayer)
+        .map_request(trim_trailing_slash)
+        .service(metrics_router(state))
         .into_make_service_with_connect_info::<SocketAddr>()
 }

@@ -1,6 +1,6 @@
 //! Prometheus scrape endpoint.
-use crate::AppState;
 use crate::observability::process;
+use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,14 @@ use axum::response::{IntoResponse, Response};
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn render(State(state): State<AppState>) -> Response {
+    if state.config.metrics_on_own_listener {
+        return ApiError::NotFound.into_response();
+    }
+    scrape(&state)
+}
+
+/// The exposition itself; the metrics listener's only route.
+pub fn scrape(state: &AppState) -> Response {
     // gauges sampled at scrape time: cheap, and always current
     let pool = state.store.pool_stats();
     metrics::gauge!("freeagentics_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
