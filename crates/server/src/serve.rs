@@ -35,9 +35,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 /// An HTTP/2 PING not acknowledged within this closes the connection.
@@ -64,7 +64,9 @@ struct Control {
     /// which takes a lock on each wake-up.
     connections: Mutex<HashMap<u64, Arc<Activity>>>,
     next_id: AtomicU64,
-    tasks: TaskTracker,
+    /// Signalled when the last registered connection ends. (A `TaskTracker` would do, but it
+    /// wraps every poll of every connection; this costs one lock per connection.)
+    all_closed: Notify,
 }
 
 impl ServeControl {
@@ -85,8 +87,15 @@ impl ServeControl {
 
     /// Resolves once every connection has closed (call after `stop_accepting`).
     pub async fn connections_closed(&self) {
-        self.inner.tasks.close();
-        self.inner.tasks.wait().await;
+        loop {
+            let notified = self.inner.all_closed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.connections().is_empty() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     fn escalate(&self, level: u8) {
@@ -120,7 +129,11 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.control.connections().remove(&self.id);
+        let mut connections = self.control.connections();
+        connections.remove(&self.id);
+        if connections.is_empty() {
+            self.control.inner.all_closed.notify_waiters();
+        }
     }
 }
 
@@ -177,7 +190,7 @@ pub async fn serve<M, S>(
         let service = Tracked::new(service, Arc::clone(&activity));
         let builder = Arc::clone(&builder);
         let stats = Arc::clone(&stats);
-        control.inner.tasks.spawn(async move {
+        tokio::spawn(async move {
             let conn = builder.serve_connection_with_upgrades(io, service);
             let outcome =
                 drive(conn, |conn| conn.graceful_shutdown(), &activity, timeouts, &registration.control).await;
@@ -225,7 +238,9 @@ enum Outcome<E> {
 }
 
 /// Polls the connection and its timer together, in the connection's own task: a timeout costs no
-/// extra task, and nothing is polled per request but the timer's state.
+/// extra task. Per wake-up it reads two atomics (the shutdown level, the timer's state); the timer
+/// and the shutdown waker are registered again only when the task's waker changes or after they
+/// fired, not on every poll.
 async fn drive<C, E>(
     conn: C,
     graceful: impl Fn(Pin<&mut C>),
@@ -238,24 +253,37 @@ where
 {
     let mut conn = std::pin::pin!(conn);
     let mut timer = std::pin::pin!(tokio::time::sleep_until(activity.origin() + timeouts.header));
-    let mut asked_to_close = false;
+    let mut registered: Option<std::task::Waker> = None;
+    let mut level_seen = RUNNING;
     let mut idle_expired = false;
     std::future::poll_fn(|cx| {
-        activity.waker.register(cx.waker());
         loop {
-            match control.inner.level.load(Ordering::SeqCst) {
-                ABORT => return Poll::Ready(Outcome::Aborted),
-                GRACEFUL if !asked_to_close => {
-                    asked_to_close = true;
-                    graceful(conn.as_mut());
+            if registered.as_ref().is_none_or(|waker| !waker.will_wake(cx.waker())) {
+                activity.waker.register(cx.waker());
+                // registers the timer's waker (it is not elapsed: it was just reset, or it would
+                // have been handled below before this task slept)
+                if timer.as_mut().poll(cx).is_pending() {
+                    registered = Some(cx.waker().clone());
                 }
-                _ => {}
+            }
+            let level = control.inner.level.load(Ordering::SeqCst);
+            if level != level_seen {
+                // the shutdown waker was used up: register it again on the next round
+                registered = None;
+                level_seen = level;
+                match level {
+                    ABORT => return Poll::Ready(Outcome::Aborted),
+                    _ => graceful(conn.as_mut()),
+                }
             }
             if let Poll::Ready(result) = conn.as_mut().poll(cx) {
                 return Poll::Ready(if idle_expired { Outcome::IdleTimeout } else { Outcome::Finished(result) });
             }
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+            if !timer.is_elapsed() {
+                if registered.is_some() {
+                    return Poll::Pending;
+                }
+                continue;
             }
             let now = Instant::now();
             match activity.check(now, timeouts) {
@@ -265,13 +293,14 @@ where
                 Verdict::IdleExpired if idle_expired => return Poll::Ready(Outcome::IdleTimeout),
                 Verdict::IdleExpired => {
                     idle_expired = true;
-                    if !asked_to_close {
-                        asked_to_close = true;
+                    if level_seen == RUNNING {
                         graceful(conn.as_mut());
                     }
                     timer.as_mut().reset(now + timeouts.header);
                 }
             }
+            // the reset timer needs its waker
+            registered = None;
         }
     })
     .await

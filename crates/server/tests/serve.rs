@@ -22,7 +22,21 @@ struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
+fn settings() -> HttpSettings {
+    HttpSettings {
+        header_read_timeout: HEADER,
+        keepalive_timeout: IDLE,
+        http2_keepalive_interval: None,
+        max_header_bytes: 16 * 1024,
+        max_connections: 100,
+    }
+}
+
 async fn start() -> Server {
+    start_with(settings()).await
+}
+
+async fn start_with(settings: HttpSettings) -> Server {
     let router = Router::new()
         .route("/client", get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.ip().to_string() }))
         .route(
@@ -46,13 +60,6 @@ async fn start() -> Server {
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let settings = HttpSettings {
-        header_read_timeout: HEADER,
-        keepalive_timeout: IDLE,
-        http2_keepalive_interval: None,
-        max_header_bytes: 16 * 1024,
-        max_connections: 100,
-    };
     let control = ServeControl::new();
     let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let serving = serve(listener, "serve-test", make_service, settings, control.clone());
@@ -156,4 +163,40 @@ async fn abort_drops_what_is_still_running() {
     server.control.abort();
     assert!(closed_after(&mut busy).await < Duration::from_millis(200));
     tokio::time::timeout(Duration::from_millis(500), server.task).await.expect("the serve task ended").unwrap();
+}
+
+/// HTTP/2 (prior knowledge, as a mesh or gRPC-style proxy speaks it): served, kept alive with
+/// pings, and closed when idle. The ping acknowledgements arriving while idle must not count as a
+/// new request head, or the connection would be cut after the (shorter) header timeout.
+#[tokio::test]
+async fn http2_connections_are_pinged_and_closed_after_the_idle_timeout() {
+    let server = start_with(HttpSettings {
+        header_read_timeout: Duration::from_millis(200),
+        keepalive_timeout: Duration::from_millis(800),
+        http2_keepalive_interval: Some(Duration::from_millis(50)),
+        ..settings()
+    })
+    .await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let connection = tokio::spawn(async move {
+        let _ = connection.await;
+        Instant::now()
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{}/client", server.addr)).body(()).unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let mut body = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = body.data().await {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(text, b"127.0.0.1");
+    drop(body);
+    let idle_from = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), connection).await.expect("closed when idle").unwrap();
+    let idle = closed - idle_from;
+    assert!(idle >= Duration::from_millis(750) && idle < Duration::from_millis(1800), "closed after {idle:?}");
 }
