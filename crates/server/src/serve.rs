@@ -156,6 +156,7 @@ pub async fn serve<M, S>(
     let builder = Arc::new(builder(&settings));
     let timeouts = Timeouts { header: settings.header_read_timeout, idle: settings.keepalive_timeout };
     let refusal = refusal_response();
+    let clock = quanta::Clock::new();
     let mut refusals = RefusalLog::default();
     loop {
         let (stream, remote) = tokio::select! {
@@ -184,7 +185,7 @@ pub async fn serve<M, S>(
             },
             Err(never) => match never {},
         };
-        let activity = Arc::new(Activity::new(Instant::now()));
+        let activity = Arc::new(Activity::new(clock.clone()));
         let Some(registration) = control.register(&activity) else { break };
         let io = TokioIo::new(TrackedIo::new(stream, Arc::clone(&activity), slot));
         let service = Tracked::new(service, Arc::clone(&activity));
@@ -252,7 +253,7 @@ where
     C: Future<Output = Result<(), E>>,
 {
     let mut conn = std::pin::pin!(conn);
-    let mut timer = std::pin::pin!(tokio::time::sleep_until(activity.origin() + timeouts.header));
+    let mut timer = std::pin::pin!(tokio::time::sleep(timeouts.header));
     let mut registered: Option<std::task::Waker> = None;
     let mut level_seen = RUNNING;
     let mut idle_expired = false;
@@ -286,8 +287,8 @@ where
                 continue;
             }
             let now = Instant::now();
-            match activity.check(now, timeouts) {
-                Verdict::Wait(at) => timer.as_mut().reset(at),
+            match activity.check(timeouts) {
+                Verdict::Wait(wait) => timer.as_mut().reset(now + wait),
                 Verdict::HeaderExpired => return Poll::Ready(Outcome::HeaderTimeout),
                 // asked to close a header timeout ago and still open: drop it
                 Verdict::IdleExpired if idle_expired => return Poll::Ready(Outcome::IdleTimeout),

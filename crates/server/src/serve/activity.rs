@@ -8,13 +8,14 @@
 //!   the handlers bound them), so a long request is never cut by the idle timeout;
 //! - **idle**: no request in flight, no byte of the next one — bounded by the keep-alive timeout.
 //!
-//! The state is one atomic word (HTTP/2 streams finish on other tasks) and costs two clock reads
-//! per request. The connection's driver wakes at the earliest deadline that could apply, asks
-//! [`Activity::check`], and re-arms; it never needs waking when a phase moves a deadline later.
+//! The state is one atomic word (HTTP/2 streams finish on other tasks), and stamps come from
+//! `quanta`'s clock (a TSC read where available: a fraction of `Instant::now` plus the duration
+//! arithmetic, twice per request). The connection's driver wakes at the earliest deadline that
+//! could apply, asks [`Activity::check`], and re-arms; it never needs waking when a phase moves a
+//! deadline later.
 use futures_util::task::AtomicWaker;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Low bits: requests in flight. HTTP/2 allows a few hundred streams; 2^22 is far above.
 const BUSY_BITS: u32 = 22;
@@ -23,6 +24,7 @@ const BUSY: u64 = (1 << BUSY_BITS) - 1;
 const HEAD: u64 = 1 << BUSY_BITS;
 /// High bits: milliseconds since accept at which the current head or idle period began.
 const SINCE_SHIFT: u32 = BUSY_BITS + 1;
+const MAX_MILLIS: u64 = u64::MAX >> SINCE_SHIFT;
 
 /// The two timeouts the phases are bounded by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +36,8 @@ pub struct Timeouts {
 /// What the driver should do after its timer fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Nothing yet: sleep until then and ask again.
-    Wait(Instant),
+    /// Nothing yet: sleep this long and ask again.
+    Wait(Duration),
     /// A request head was not complete in time: drop the connection.
     HeaderExpired,
     /// Idle too long between requests: close it gracefully.
@@ -44,20 +46,19 @@ pub enum Verdict {
 
 #[derive(Debug)]
 pub struct Activity {
-    origin: Instant,
+    clock: quanta::Clock,
+    /// `clock.raw()` at accept.
+    origin: u64,
     state: AtomicU64,
     /// The connection's driver, woken for shutdown.
     pub(super) waker: AtomicWaker,
 }
 
 impl Activity {
-    /// A connection accepted at `origin`: its first request head is due within the header timeout.
-    pub fn new(origin: Instant) -> Self {
-        Activity { origin, state: AtomicU64::new(pack(0, true)), waker: AtomicWaker::new() }
-    }
-
-    pub fn origin(&self) -> Instant {
-        self.origin
+    /// A connection accepted now: its first request head is due within the header timeout.
+    pub fn new(clock: quanta::Clock) -> Self {
+        let origin = clock.raw();
+        Activity { clock, origin, state: AtomicU64::new(pack(0, true)), waker: AtomicWaker::new() }
     }
 
     /// A request reached the service.
@@ -67,7 +68,7 @@ impl Activity {
 
     /// A response finished (written, or abandoned with its connection).
     pub fn request_finished(&self) {
-        let now = self.millis(Instant::now());
+        let now = self.millis();
         let _ = self.state.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |state| {
             Some(if state & BUSY <= 1 { pack(now, false) } else { state - 1 })
         });
@@ -79,7 +80,7 @@ impl Activity {
         if state & (BUSY | HEAD) != 0 {
             return;
         }
-        let now = self.millis(Instant::now());
+        let now = self.millis();
         let _ = self.state.compare_exchange(state, pack(now, true), Ordering::Relaxed, Ordering::Relaxed);
     }
 
@@ -90,18 +91,13 @@ impl Activity {
         state & BUSY == 0 && state & HEAD != 0
     }
 
-    pub fn check(&self, now: Instant, timeouts: Timeouts) -> Verdict {
-        decide(self.state.load(Ordering::Relaxed), self.origin, now, timeouts)
+    pub fn check(&self, timeouts: Timeouts) -> Verdict {
+        decide(self.state.load(Ordering::Relaxed), self.millis(), timeouts)
     }
 
-    fn millis(&self, now: Instant) -> u64 {
-        // not `as_millis`: its u128 arithmetic runs twice per request here
-        let since = now.saturating_duration_since(self.origin);
-        since
-            .as_secs()
-            .saturating_mul(1000)
-            .saturating_add(u64::from(since.subsec_millis()))
-            .min(u64::MAX >> SINCE_SHIFT)
+    /// Milliseconds since accept.
+    fn millis(&self) -> u64 {
+        (self.clock.delta_as_nanos(self.origin, self.clock.raw()) / 1_000_000).min(MAX_MILLIS)
     }
 }
 
@@ -109,91 +105,117 @@ fn pack(since_millis: u64, head: bool) -> u64 {
     (since_millis << SINCE_SHIFT) | if head { HEAD } else { 0 }
 }
 
-/// The verdict for `state` at `now`. While requests are in flight nothing expires, but the driver
-/// still looks again within one header timeout: a head that starts after they finish must be
-/// caught in time, and no one wakes the driver when it starts. For the same reason an idle
-/// connection is looked at again no later than one header timeout from now.
-fn decide(state: u64, origin: Instant, now: Instant, timeouts: Timeouts) -> Verdict {
-    let recheck = now + timeouts.header;
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(MAX_MILLIS)
+}
+
+/// The verdict for `state` at `now` (milliseconds since accept). While requests are in flight
+/// nothing expires, but the driver still looks again within one header timeout: a head that
+/// starts after they finish must be caught in time, and no one wakes the driver when it starts.
+/// For the same reason an idle connection is looked at again no later than one header timeout
+/// from now.
+fn decide(state: u64, now: u64, timeouts: Timeouts) -> Verdict {
+    let recheck = millis(timeouts.header);
     if state & BUSY != 0 {
-        return Verdict::Wait(recheck);
+        return Verdict::Wait(timeouts.header);
     }
-    let since = origin + Duration::from_millis(state >> SINCE_SHIFT);
-    if state & HEAD != 0 {
-        let deadline = since + timeouts.header;
-        return if now >= deadline { Verdict::HeaderExpired } else { Verdict::Wait(deadline) };
+    let since = state >> SINCE_SHIFT;
+    let (deadline, expired) = if state & HEAD != 0 {
+        (since.saturating_add(millis(timeouts.header)), Verdict::HeaderExpired)
+    } else {
+        (since.saturating_add(millis(timeouts.idle)), Verdict::IdleExpired)
+    };
+    if now >= deadline {
+        return expired;
     }
-    let deadline = since + timeouts.idle;
-    if now >= deadline { Verdict::IdleExpired } else { Verdict::Wait(deadline.min(recheck)) }
+    Verdict::Wait(Duration::from_millis((deadline - now).min(recheck)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     const TIMEOUTS: Timeouts = Timeouts { header: Duration::from_secs(10), idle: Duration::from_secs(75) };
 
-    fn at(activity: &Activity, seconds: u64) -> Verdict {
-        activity.check(activity.origin() + Duration::from_secs(seconds), TIMEOUTS)
+    /// An activity on a mock clock at 0 s, and the handle that moves the clock.
+    fn activity() -> (Activity, Arc<quanta::Mock>) {
+        let (clock, mock) = quanta::Clock::mock();
+        (Activity::new(clock), mock)
     }
 
-    fn wait(activity: &Activity, seconds: u64) -> Verdict {
-        Verdict::Wait(activity.origin() + Duration::from_secs(seconds))
+    fn advance(mock: &quanta::Mock, seconds: u64) {
+        mock.increment(Duration::from_secs(seconds));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_first_head_is_due_within_the_header_timeout_of_accept() {
-        let activity = Activity::new(Instant::now());
+    fn wait(seconds: u64) -> Verdict {
+        Verdict::Wait(Duration::from_secs(seconds))
+    }
+
+    #[test]
+    fn the_first_head_is_due_within_the_header_timeout_of_accept() {
+        let (activity, clock) = activity();
         assert!(activity.mid_head());
-        assert_eq!(at(&activity, 3), wait(&activity, 10));
-        assert_eq!(at(&activity, 10), Verdict::HeaderExpired);
+        advance(&clock, 3);
+        assert_eq!(activity.check(TIMEOUTS), wait(7));
+        advance(&clock, 7);
+        assert_eq!(activity.check(TIMEOUTS), Verdict::HeaderExpired);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn an_idle_connection_expires_after_the_keepalive_timeout_and_is_rechecked_meanwhile() {
-        let activity = Activity::new(Instant::now());
+    #[test]
+    fn an_idle_connection_expires_after_the_keepalive_timeout_and_is_rechecked_meanwhile() {
+        let (activity, clock) = activity();
         activity.request_started();
-        tokio::time::advance(Duration::from_secs(2)).await;
+        advance(&clock, 2);
         activity.request_finished();
         assert!(!activity.mid_head());
-        assert_eq!(at(&activity, 3), wait(&activity, 13), "rechecked within one header timeout");
-        assert_eq!(at(&activity, 70), wait(&activity, 77));
-        assert_eq!(at(&activity, 77), Verdict::IdleExpired);
+        advance(&clock, 1);
+        assert_eq!(activity.check(TIMEOUTS), wait(10), "rechecked within one header timeout");
+        advance(&clock, 67);
+        assert_eq!(activity.check(TIMEOUTS), wait(7), "at 70 s: due at 77 s");
+        advance(&clock, 7);
+        assert_eq!(activity.check(TIMEOUTS), Verdict::IdleExpired);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_long_request_never_expires() {
-        let activity = Activity::new(Instant::now());
+    #[test]
+    fn a_long_request_never_expires() {
+        let (activity, clock) = activity();
         activity.request_started();
-        assert_eq!(at(&activity, 500), wait(&activity, 510));
+        advance(&clock, 500);
+        assert_eq!(activity.check(TIMEOUTS), wait(10));
         activity.bytes_arrived(); // its body, arriving slowly
-        assert_eq!(at(&activity, 900), wait(&activity, 910));
+        advance(&clock, 400);
+        assert_eq!(activity.check(TIMEOUTS), wait(10));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn bytes_after_an_idle_period_start_the_header_timeout() {
-        let activity = Activity::new(Instant::now());
+    #[test]
+    fn bytes_after_an_idle_period_start_the_header_timeout() {
+        let (activity, clock) = activity();
         activity.request_started();
         activity.request_finished();
-        tokio::time::advance(Duration::from_secs(30)).await;
+        advance(&clock, 30);
         activity.bytes_arrived();
         assert!(activity.mid_head());
-        tokio::time::advance(Duration::from_secs(5)).await;
+        advance(&clock, 5);
         activity.bytes_arrived(); // more of the same head: the deadline does not move
-        assert_eq!(at(&activity, 35), wait(&activity, 40));
-        assert_eq!(at(&activity, 40), Verdict::HeaderExpired);
+        assert_eq!(activity.check(TIMEOUTS), wait(5));
+        advance(&clock, 5);
+        assert_eq!(activity.check(TIMEOUTS), Verdict::HeaderExpired);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn concurrent_streams_keep_the_connection_busy_until_the_last_one_ends() {
-        let activity = Activity::new(Instant::now());
+    #[test]
+    fn concurrent_streams_keep_the_connection_busy_until_the_last_one_ends() {
+        let (activity, clock) = activity();
         activity.request_started();
         activity.request_started();
-        tokio::time::advance(Duration::from_secs(100)).await;
+        advance(&clock, 100);
         activity.request_finished();
-        assert_eq!(at(&activity, 200), wait(&activity, 210), "one stream is still open");
+        advance(&clock, 100);
+        assert_eq!(activity.check(TIMEOUTS), wait(10), "one stream is still open");
         activity.request_finished();
-        assert_eq!(at(&activity, 150), wait(&activity, 160));
-        assert_eq!(at(&activity, 175), Verdict::IdleExpired);
+        advance(&clock, 50);
+        assert_eq!(activity.check(TIMEOUTS), wait(10));
+        advance(&clock, 25);
+        assert_eq!(activity.check(TIMEOUTS), Verdict::IdleExpired);
     }
 }

@@ -145,7 +145,7 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         let stats = Arc::new(ListenerStats::new("test", 10));
         let slot = stats.try_open().unwrap();
-        (TrackedIo::new(server, Arc::new(Activity::new(tokio::time::Instant::now())), slot), client)
+        (TrackedIo::new(server, Arc::new(Activity::new(quanta::Clock::new())), slot), client)
     }
 
     async fn read_some(io: &mut TrackedIo) -> Vec<u8> {
