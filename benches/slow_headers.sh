@@ -124,7 +124,7 @@ PER_CONN=$(awk -v peak="$PEAK_RSS" -v idle="$IDLE_RSS" -v n="$(field peak_open)"
   'BEGIN {if (n > 0) printf "%.1f", (peak - idle) * 1024 / n; else print "-"}')
 
 cat <<MD
-Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); service: $(basename "$SERVICE_BIN") with defaults (HTTP_HEADER_READ_TIMEOUT_SECONDS 10); flood: $CONNECTIONS connections, a header line every ${INTERVAL} s, each replaced when closed, for ${ATTACK} s; wrk -t1 -c16 -d$WRK_DURATION --latency GET /health.
+Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); service: \`$SERVICE_BIN\` with its defaults; flood: $CONNECTIONS connections, a header line every ${INTERVAL} s, each replaced when closed, for ${ATTACK} s; wrk -t1 -c16 -d$WRK_DURATION --latency GET /health.
 
 | run | requests/s | p50 | p99 | non-2xx |
 |---|---|---|---|---|
