@@ -2,7 +2,11 @@
 # Load benchmarks of the service against a bare axum handler, in the same run with the same load
 # settings. Prints a Markdown table for docs/PERFORMANCE.md.
 #
-#   benches/load.sh [--duration 15s] [--connections 32] [--threads 2] [--rounds 3]
+#   benches/load.sh [--duration 15s] [--connections 32] [--threads 2] [--rounds 3] [--against PATH]
+#
+# --against PATH: another build of the service (e.g. the previous commit's, built with
+# `git worktree`/`git archive` and `cargo build --release`) joins the alternating /health rounds,
+# so a change is compared with what it replaces against the same bare handler, in the same run.
 #
 # Needs wrk (Debian package `wrk`) and curl. Builds release binaries, runs everything on loopback
 # with the embedded profile, rate limiting off (we measure the stack, not the limiter's 429s), and
@@ -21,13 +25,15 @@ DURATION=15s
 CONNECTIONS=32
 THREADS=2
 ROUNDS=3
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+AGAINST=
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --against) AGAINST=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -39,6 +45,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin freeagentics --example bare-health
 SERVICE_BIN="$TARGET_DIR/release/freeagentics"
 BARE_BIN="$TARGET_DIR/release/examples/bare-health"
+if [ -n "$AGAINST" ] && [ ! -x "$AGAINST" ]; then echo "--against: no executable at $AGAINST" >&2; exit 1; fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -51,6 +58,7 @@ trap cleanup EXIT
 
 SERVICE=127.0.0.1:18000
 BARE=127.0.0.1:18001
+OTHER=127.0.0.1:18002
 
 env -i PATH="$PATH" BIND_ADDR=$SERVICE SQLITE_PATH="$WORK/bench.db" DATA_DIR="$WORK" \
   RATE_LIMIT_ENABLED=false LOGIN_THROTTLE_ACCOUNT_IP_FAILURES=100000 LOGIN_THROTTLE_IP_FAILURES=100000 \
@@ -58,10 +66,17 @@ env -i PATH="$PATH" BIND_ADDR=$SERVICE SQLITE_PATH="$WORK/bench.db" DATA_DIR="$W
 SERVICE_PID=$!; PIDS+=("$SERVICE_PID")
 BIND_ADDR=$BARE "$BARE_BIN" >"$WORK/bare.log" 2>&1 &
 BARE_PID=$!; PIDS+=("$BARE_PID")
+if [ -n "$AGAINST" ]; then
+  mkdir "$WORK/other"
+  env -i PATH="$PATH" BIND_ADDR=$OTHER SQLITE_PATH="$WORK/other/bench.db" DATA_DIR="$WORK/other" \
+    RATE_LIMIT_ENABLED=false LOG_LEVEL=warn "$AGAINST" serve >"$WORK/other.log" 2>&1 &
+  OTHER_PID=$!; PIDS+=("$OTHER_PID")
+fi
 
 wait_up() { for _ in $(seq 1 100); do curl -sf "http://$1/health" >/dev/null && return 0; sleep 0.1; done; echo "$1 did not start" >&2; exit 1; }
 wait_up $SERVICE
 wait_up $BARE
+[ -z "$AGAINST" ] || wait_up $OTHER
 sleep 1
 
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
@@ -98,6 +113,7 @@ IDLE_BARE=$(rss_mib $BARE_PID)
 for _ in $(seq 1 "$ROUNDS"); do
   measured "$BARE_PID" "$WORK/bare.cpu" "http://$BARE/health" >>"$WORK/bare.rounds"
   measured "$SERVICE_PID" "$WORK/service.cpu" "http://$SERVICE/health" >>"$WORK/service.rounds"
+  [ -z "$AGAINST" ] || measured "$OTHER_PID" "$WORK/other.cpu" "http://$OTHER/health" >>"$WORK/other.rounds"
 done
 # the round with the median requests/s (lines are "req/s p50 p99 non-2xx requests")
 median_round() { sort -n -k1,1 "$1" | awk '{line[NR] = $0} END {print line[int((NR + 1) / 2)]}'; }
@@ -150,3 +166,11 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 - \`/auth/me\` vs \`/health\` throughput: $(ratio "$ME_RPS" "$SVC_RPS")
 - RSS: service idle $IDLE_SERVICE MiB, after the /health rounds $LOAD_SERVICE MiB, after the login runs $PEAK_SERVICE MiB; bare handler idle $IDLE_BARE MiB
 MD
+if [ -n "$AGAINST" ]; then
+  read -r OTHER_RPS OTHER_P50 OTHER_P99 _ _ < <(median_round "$WORK/other.rounds")
+  OTHER_RATIOS=$(paste -d' ' "$WORK/other.rounds" "$WORK/bare.rounds" | awk '{printf "%s%.0f %%", (NR > 1 ? ", " : ""), 100 * $1 / $6}')
+  OTHER_CPU=$(cpu_per_request "$WORK/other.cpu")
+  cat <<MD
+- \`--against $AGAINST\` in the same rounds: $OTHER_RPS requests/s (p50 $OTHER_P50, p99 $OTHER_P99), $(ratio "$OTHER_RPS" "$BARE_RPS") of the bare handler (round by round: $OTHER_RATIOS); server CPU per request $OTHER_CPU µs (bare / it: $(ratio "$BARE_CPU" "$OTHER_CPU"))
+MD
+fi

@@ -98,6 +98,8 @@ impl Options {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener, when the test set `METRICS_BIND_ADDR`.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: freeagentics_api::AppState,
     pub client: Client,
     pub backend: Backend,
@@ -166,6 +168,7 @@ impl TestApp {
         let config = Config::from_pairs(env).expect("test configuration is valid");
         let app = Application::build(&config).await.expect("the application starts");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
@@ -174,6 +177,7 @@ impl TestApp {
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Some(TestApp {
             addr,
+            metrics_addr,
             state,
             client,
             backend: options.backend,
@@ -402,6 +406,8 @@ macro_rules! both_backends {
 pub struct Process {
     pub child: tokio::process::Child,
     pub base: String,
+    /// `http://` + the metrics listener's address, when `METRICS_BIND_ADDR` is set.
+    pub metrics_base: Option<String>,
     pub dir: PathBuf,
     /// Its JSON log lines after the "serving" line, which `spawn` read to learn the address.
     log: Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
@@ -426,10 +432,14 @@ impl Process {
         }
         let mut child = command.spawn().unwrap();
         let mut log = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        // the listener is bound before this line is written: the address is ready to connect to
+        // the listeners are bound before these lines are written: the addresses are ready to connect to
+        let mut metrics_base = None;
         let serving = async {
             while let Some(line) = log.next_line().await.unwrap() {
                 let line: Value = serde_json::from_str(&line).unwrap_or_default();
+                if line["message"] == "serving metrics" {
+                    metrics_base = line["addr"].as_str().map(|addr| format!("http://{addr}"));
+                }
                 if line["message"] == "serving" {
                     return line["addr"].as_str().map(str::to_owned);
                 }
@@ -440,7 +450,7 @@ impl Process {
             .await
             .expect("the binary starts within 30 s")
             .expect("the binary logs the address it serves on");
-        Process { child, base: format!("http://{addr}"), dir, log: Some(log) }
+        Process { child, base: format!("http://{addr}"), metrics_base, dir, log: Some(log) }
     }
 
     /// The log lines still to come; taken once.

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod authz;
 mod cli;
+mod connections;
 mod deploy;
 mod errors;
 mod failover;

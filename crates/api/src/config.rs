@@ -17,6 +17,9 @@ pub struct ApiConfig {
     pub retry_after: Duration,
     /// Peers whose `X-Forwarded-For` names the client (load balancers, the mesh).
     pub trusted_proxies: Vec<freeagentics_core::net::TrustedProxy>,
+    /// `/metrics` is served by its own listener (`router::metrics_router`); the main router then
+    /// answers 404 there.
+    pub metrics_on_own_listener: bool,
 }
 
 impl Default for ApiConfig {
@@ -30,6 +33,7 @@ impl Default for ApiConfig {
             health_check_timeout: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
+            metrics_on_own_listener: false,
         }
     }
 }

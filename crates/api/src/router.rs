@@ -8,12 +8,12 @@ use crate::limits::LimitClass;
 use crate::middleware::compression::CompressLayer;
 use crate::middleware::normalize::trim_trailing_slash;
 use crate::middleware::stack::StackLayer;
-use crate::paths::{DOCS_PATH, OPENAPI_PATH};
+use crate::paths::{DOCS_PATH, METRICS_PATH, OPENAPI_PATH};
 use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
 use crate::routes::{audit_events, auth, health, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
@@ -140,7 +140,7 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What `axum::serve` runs, outermost first: compression, path normalisation (before routing, so
+/// What the server runs, outermost first: compression, path normalisation (before routing, so
 /// `/api/v1/users/` finds its route), the router. Body sizes are checked by the stack (declared
 /// lengths) and by `ValidJson` as it reads (`extract::json`), both against `max_body_bytes`.
 pub fn into_service(
@@ -154,5 +154,34 @@ pub fn into_service(
         .layer(CompressLayer)
         .map_request(trim_trailing_slash)
         .service(build_router(state))
+        .into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// `/metrics` alone, for its own listener (`METRICS_BIND_ADDR`), through the same middleware stack
+/// so scrapes are measured and logged like every request.
+pub fn metrics_router(state: AppState) -> Router {
+    let mut table = RouteTable::new(state.contract.clone());
+    if let Err(problem) = table.insert(METRICS_PATH, Method::GET, Operation::probe()) {
+        unreachable!("a table with one route: {problem}");
+    }
+    Router::new()
+        .route(METRICS_PATH, get(|State(state): State<AppState>| async move { metrics::scrape(&state) }))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(StackLayer::new(state.clone(), table))
+        .with_state(state)
+}
+
+/// [`metrics_router`] with the same outer layers as [`into_service`].
+pub fn metrics_service(
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
+    impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static,
+    SocketAddr,
+> {
+    use axum::ServiceExt as _;
+    ServiceBuilder::new()
+        .layer(CompressLayer)
+        .map_request(trim_trailing_slash)
+        .service(metrics_router(state))
         .into_make_service_with_connect_info::<SocketAddr>()
 }

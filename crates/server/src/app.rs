@@ -1,7 +1,8 @@
-//! Start-up and shutdown. `Application::build` binds the listener first (so tests can use port 0
-//! and read the address back), connects the stores and starts background tasks; `run_until_stopped`
-//! serves until the shutdown future resolves, then drains.
+//! Start-up and shutdown. `Application::build` binds the listeners first (so tests can use port 0
+//! and read the addresses back), connects the stores and starts background tasks;
+//! `run_until_stopped` serves (`crate::serve`) until the shutdown future resolves, then drains.
 use crate::config::{Config, Database};
+use crate::serve::{CapSource, HttpSettings, ServeControl};
 use anyhow::Context as _;
 use freeagentics_api::auth::PasswordHasher;
 use freeagentics_api::observability::registry;
@@ -23,6 +24,10 @@ const REDIS_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` alone, when `METRICS_BIND_ADDR` is set.
+    metrics_listener: Option<TcpListener>,
+    http: HttpSettings,
+    metrics_http: HttpSettings,
     state: AppState,
     drain: Duration,
     shutdown_timeout: Duration,
@@ -68,6 +73,16 @@ impl Application {
         let listener = TcpListener::bind(config.bind_addr())
             .await
             .with_context(|| format!("cannot listen on {}", config.bind_addr()))?;
+        let metrics_listener = match config.metrics_bind_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (METRICS_BIND_ADDR)"))?,
+            ),
+            None => None,
+        };
+        let (http, cap_source) = config.http_settings();
+        log_connection_limits(&http, cap_source);
         let store = open_store(config).await?;
         if config.migrate_on_start() {
             let applied = store.migrate_run().await.context("applying migrations at start-up")?;
@@ -103,6 +118,7 @@ impl Application {
             health_check_timeout: Duration::from_millis(config.health_check_timeout_ms),
             retry_after: Duration::from_secs(5),
             trusted_proxies: config.trusted_proxies(),
+            metrics_on_own_listener: metrics_listener.is_some(),
         };
         let lifecycle = Arc::new(Lifecycle::default());
         let state = AppState(Arc::new(App {
@@ -150,6 +166,9 @@ impl Application {
         }
         Ok(Self {
             listener,
+            metrics_listener,
+            http,
+            metrics_http: config.metrics_http_settings(),
             state,
             drain: config.shutdown_drain(),
             shutdown_timeout: config.shutdown_timeout(),
@@ -162,6 +181,11 @@ impl Application {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The metrics listener's address, when `METRICS_BIND_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -170,22 +194,53 @@ impl Application {
     /// served for the drain period (load balancers need time to notice), the listener closes and
     /// in-flight requests get `shutdown_timeout` to finish, background tasks are cancelled.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, drain, shutdown_timeout, tasks, cancel } = self;
+        let metrics_addr = self.metrics_addr();
+        let Application {
+            listener,
+            metrics_listener,
+            http,
+            metrics_http,
+            state,
+            drain,
+            shutdown_timeout,
+            tasks,
+            cancel,
+        } = self;
         let addr = listener.local_addr().map_or_else(|e| format!("unknown ({e})"), |addr| addr.to_string());
-        let app = freeagentics_api::router::into_service(state.clone());
-        let stop_accepting = CancellationToken::new();
-        let server = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-        let mut server = tokio::spawn(server.into_future());
+        let control = ServeControl::new();
+        let main = crate::serve::serve(
+            listener,
+            "main",
+            freeagentics_api::router::into_service(state.clone()),
+            http,
+            control.clone(),
+        );
+        let metrics = metrics_listener.map(|listener| {
+            crate::serve::serve(
+                listener,
+                "metrics",
+                freeagentics_api::router::metrics_service(state.clone()),
+                metrics_http,
+                control.clone(),
+            )
+        });
+        let connections = control.clone();
+        let mut server = tokio::spawn(async move {
+            match metrics {
+                Some(metrics) => tokio::join!(main, metrics).0,
+                None => main.await,
+            }
+            connections.connections_closed().await;
+        });
+        if let Some(metrics_addr) = metrics_addr {
+            tracing::info!(addr = %metrics_addr, "serving metrics");
+        }
         tracing::info!(%addr, backend = state.store.backend().as_str(), redis = state.redis.is_some(), "serving");
 
         tokio::select! {
             result = &mut server => {
                 cancel.cancel();
-                return match result {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("server failed")),
-                    Err(e) => Err(anyhow::Error::new(e).context("server task failed")),
-                };
+                return result.context("server task failed");
             }
             () = shutdown => {}
         }
@@ -193,12 +248,15 @@ impl Application {
         metrics::gauge!("freeagentics_ready").set(0.0);
         tracing::info!(drain_seconds = drain.as_secs_f64(), "draining: readiness is now 503");
         tokio::time::sleep(drain).await;
-        stop_accepting.cancel();
+        control.stop_accepting();
         match tokio::time::timeout(shutdown_timeout, &mut server).await {
             Ok(_) => tracing::info!("in-flight requests finished"),
             Err(_) => {
                 tracing::warn!(timeout_seconds = shutdown_timeout.as_secs_f64(), "in-flight requests cut off");
-                server.abort();
+                control.abort();
+                if tokio::time::timeout(BACKGROUND_GRACE, &mut server).await.is_err() {
+                    server.abort();
+                }
             }
         }
         cancel.cancel();
@@ -209,6 +267,32 @@ impl Application {
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The limits operators most need to know when connections are refused or cut.
+fn log_connection_limits(http: &HttpSettings, source: CapSource) {
+    let from = match source {
+        CapSource::Configured => "HTTP_MAX_CONNECTIONS".to_owned(),
+        CapSource::DescriptorLimit(limit) => format!("file-descriptor limit {limit}"),
+        CapSource::AssumedDescriptorLimit => "file-descriptor limit unreadable; assumed 1024".to_owned(),
+    };
+    tracing::info!(
+        max_connections = http.max_connections,
+        max_connections_from = %from,
+        header_read_timeout_seconds = http.header_read_timeout.as_secs_f64(),
+        keepalive_timeout_seconds = http.keepalive_timeout.as_secs_f64(),
+        max_header_bytes = http.max_header_bytes,
+        "connection limits"
+    );
+    if let (CapSource::Configured, Some(limit)) = (source, crate::serve::settings::descriptor_limit())
+        && u64::try_from(http.max_connections).unwrap_or(u64::MAX) >= limit
+    {
+        tracing::warn!(
+            max_connections = http.max_connections,
+            descriptor_limit = limit,
+            "HTTP_MAX_CONNECTIONS is not below the file-descriptor limit: accept will fail before the cap applies"
+        );
     }
 }
 

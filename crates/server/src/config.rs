@@ -32,6 +32,14 @@ pub enum LogFormat {
 pub struct Config {
     pub app_env: Environment,
     pub bind_addr: Option<SocketAddr>,
+    /// `/metrics` on its own listener (the main one then answers 404 there).
+    pub metrics_bind_addr: Option<SocketAddr>,
+    pub http_header_read_timeout_seconds: f64,
+    pub http_keepalive_timeout_seconds: f64,
+    pub http2_keepalive_interval_seconds: f64,
+    pub http_max_header_bytes: usize,
+    /// Unset: sized from the file-descriptor limit (`serve::settings`).
+    pub http_max_connections: Option<usize>,
     #[serde(skip_serializing)]
     pub database_url: Option<SecretString>,
     pub database_pool_size: u32,
@@ -108,6 +116,13 @@ impl Default for Config {
         Self {
             app_env: Environment::Development,
             bind_addr: None,
+            metrics_bind_addr: None,
+            http_header_read_timeout_seconds: 10.0,
+            // longer than the usual load-balancer idle timeouts (60 s), so the balancer closes first
+            http_keepalive_timeout_seconds: 75.0,
+            http2_keepalive_interval_seconds: 20.0,
+            http_max_header_bytes: 16 * 1024,
+            http_max_connections: None,
             database_url: None,
             database_pool_size: 20,
             database_max_overflow: 10,
@@ -367,6 +382,7 @@ impl Config {
             self.log_level.parse::<tracing_subscriber::filter::LevelFilter>().is_ok(),
             "LOG_LEVEL: must be one of trace, debug, info, warn, error, off",
         );
+        self.validate_http(&mut errors);
         if let Some(Database::Postgres(url)) = Some(self.database()).filter(|d| matches!(d, Database::Postgres(_))) {
             let url = url.expose_secret();
             check(
@@ -566,13 +582,13 @@ fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 /// Records `message` when `ok` is false.
-fn check(errors: &mut Vec<String>, ok: bool, message: &str) {
+pub(crate) fn check(errors: &mut Vec<String>, ok: bool, message: &str) {
     if !ok {
         errors.push(message.to_owned());
     }
 }
 
-fn in_range(value: f64, low: f64, high: f64) -> bool {
+pub(crate) fn in_range(value: f64, low: f64, high: f64) -> bool {
     value.is_finite() && (low..=high).contains(&value)
 }
 

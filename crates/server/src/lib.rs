@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod security;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 
