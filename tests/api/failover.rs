@@ -3,88 +3,17 @@
 //! `REDIS_SENTINELS`. The primary is killed while clients keep calling an endpoint that uses Redis
 //! on every request (rate limiter and token denylist); the service must keep answering (non-2xx
 //! at most 0.1 %) and be using the promoted replica within the sentinels' failover time + 5 s.
-use crate::helpers::{Backend, Options, TestApp};
+use crate::helpers::{Backend, Options, RedisServer as Server, TestApp, redis_server_available, wait_until};
 use redis::AsyncCommands as _;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
 
 const MASTER: &str = "fa-failover";
 /// Redis marks the primary down after this long without an answer.
 const DOWN_AFTER_MS: u64 = 1000;
 const CLIENTS: usize = 6;
-
-use freeagentics_test_support::in_ci;
-
-/// A port nobody listens on right now (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// One `redis-server`, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    async fn start(dir: &Path, name: &str, args: &[String]) -> Server {
-        let port = free_port();
-        let mut command = Command::new("redis-server");
-        if name.starts_with("sentinel") {
-            // a sentinel rewrites its configuration file: give it one of its own
-            let conf = dir.join(format!("{name}.conf"));
-            std::fs::write(&conf, format!("port {port}\nbind 127.0.0.1\ndir {}\n{}\n", dir.display(), args.join("\n")))
-                .unwrap();
-            command.arg(conf).arg("--sentinel");
-        } else {
-            command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-            command.arg("--dir").arg(dir);
-            command.args(args);
-        }
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server starts");
-        let server = Server { child, port };
-        wait_until(Duration::from_secs(10), || async { server.client().await.is_some() }).await;
-        server
-    }
-
-    async fn client(&self) -> Option<redis::aio::MultiplexedConnection> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()?;
-        Some(conn)
-    }
-
-    async fn info(&self, section: &str) -> String {
-        match self.client().await {
-            Some(mut conn) => redis::cmd("INFO").arg(section).query_async(&mut conn).await.unwrap_or_default(),
-            None => String::new(),
-        }
-    }
-}
-
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
 
 /// The port the sentinel names as primary.
 async fn primary_port(sentinel: &Server) -> Option<u16> {
@@ -103,15 +32,6 @@ async fn service_calls(server: &Server) -> u64 {
         .filter_map(|prefix| stats.lines().find(|l| l.starts_with(prefix)))
         .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
         .sum()
-}
-
-fn redis_server_available() -> bool {
-    let found = std::process::Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(found || !in_ci(), "CI is set but redis-server is not installed: the failover test must run");
-    if !found {
-        eprintln!("skipping the Sentinel failover test: redis-server not found");
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -194,9 +114,8 @@ async fn the_service_keeps_answering_through_a_sentinel_failover() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // kill the primary (SIGKILL: no goodbye to clients or replica)
-    primary.child.start_kill().unwrap();
     let killed = Instant::now();
-    let _ = primary.child.wait().await;
+    primary.stop().await;
     let promoted =
         wait_until(Duration::from_secs(30), || async { primary_port(&sentinels[0]).await == Some(replica.port) }).await;
     let failover_time = killed.elapsed();

@@ -80,6 +80,8 @@ async fn a_saturated_database_pool_answers_503_without_queueing() {
         ("DATABASE_POOL_SIZE", "1".to_owned()),
         ("DATABASE_MAX_OVERFLOW", "0".to_owned()),
         ("DATABASE_ACQUIRE_TIMEOUT_MS", "300".to_owned()),
+        // `/auth/me` must read the database on every request here
+        ("CACHE_ENABLED", "false".to_owned()),
     ])
     .await;
     process.discard_log();

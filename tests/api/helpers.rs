@@ -492,3 +492,87 @@ impl Drop for Process {
 pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// A port nobody listens on right now (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One `redis-server`, killed when dropped.
+pub struct RedisServer {
+    child: tokio::process::Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub async fn start(dir: &std::path::Path, name: &str, args: &[String]) -> RedisServer {
+        Self::start_on(free_port(), dir, name, args).await
+    }
+
+    /// On a given port (a restart of a stopped server keeps its address).
+    pub async fn start_on(port: u16, dir: &std::path::Path, name: &str, args: &[String]) -> RedisServer {
+        let mut command = tokio::process::Command::new("redis-server");
+        if name.starts_with("sentinel") {
+            // a sentinel rewrites its configuration file: give it one of its own
+            let conf = dir.join(format!("{name}.conf"));
+            std::fs::write(&conf, format!("port {port}\nbind 127.0.0.1\ndir {}\n{}\n", dir.display(), args.join("\n")))
+                .unwrap();
+            command.arg(conf).arg("--sentinel");
+        } else {
+            command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            command.arg("--dir").arg(dir);
+            command.args(args);
+        }
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        let server = RedisServer { child, port };
+        wait_until(std::time::Duration::from_secs(10), || async { server.client().await.is_some() }).await;
+        server
+    }
+
+    pub async fn client(&self) -> Option<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()?;
+        Some(conn)
+    }
+
+    pub async fn info(&self, section: &str) -> String {
+        match self.client().await {
+            Some(mut conn) => redis::cmd("INFO").arg(section).query_async(&mut conn).await.unwrap_or_default(),
+            None => String::new(),
+        }
+    }
+}
+
+pub async fn wait_until<F, Fut>(limit: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Whether `redis-server` can be started here (the tests that start their own need it; CI must).
+pub fn redis_server_available() -> bool {
+    let found = std::process::Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success());
+    freeagentics_test_support::available(found, "redis-server", &"not installed (Debian package redis-server)")
+}
+
+impl RedisServer {
+    /// Kills the server (the port is free again; `start_on` the same port restarts it).
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod authz;
+mod cache;
 mod cli;
 mod connections;
 mod deploy;

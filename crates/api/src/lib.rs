@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod caches;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -53,6 +53,7 @@ pub struct App {
     pub denylist: Arc<dyn Denylist>,
     pub rate_limits: RateLimits,
     pub login_throttle: ThrottleSettings,
+    pub caches: crate::caches::Caches,
     /// Answers whose status their operation does not document (see `policy`).
     pub contract: Arc<ContractLog>,
 }

@@ -5,8 +5,10 @@ use crate::config::{Config, Database};
 use crate::serve::{CapSource, HttpSettings, ServeControl};
 use anyhow::Context as _;
 use freeagentics_api::auth::PasswordHasher;
+use freeagentics_api::caches::Caches;
 use freeagentics_api::observability::registry;
 use freeagentics_api::{ApiConfig, App, AppState, Lifecycle};
+use freeagentics_shared_state::cache::{CacheBackend, LocalCacheBackend, RedisCacheBackend};
 use freeagentics_shared_state::{RedisOptions, RedisPool, SentinelOptions};
 use freeagentics_store::{PostgresOptions, SqliteOptions, Store, connect_postgres, connect_sqlite};
 use secrecy::ExposeSecret;
@@ -105,7 +107,19 @@ impl Application {
             None => None,
         };
         let keys = Arc::new(crate::security::jwt_keys(config)?);
-        let (limiter, denylist) = crate::security::shared(redis.as_ref());
+        let tasks = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        let cache_settings = crate::security::cache_settings(config);
+        let cache_backend: Arc<dyn CacheBackend> = match &redis {
+            Some(redis) => {
+                let backend = RedisCacheBackend::new(redis.clone());
+                tasks.spawn(Arc::clone(&backend).run(cancel.clone()));
+                backend
+            }
+            None => Arc::new(LocalCacheBackend::default()),
+        };
+        let (limiter, denylist) = crate::security::shared(redis.as_ref(), &cache_backend, &cache_settings);
+        let caches = Caches::new(cache_backend, &cache_settings);
         let metrics = registry::install();
         registry::register_baseline(env!("CARGO_PKG_VERSION"), option_env!("GIT_SHA").unwrap_or("unknown"));
 
@@ -135,11 +149,10 @@ impl Application {
             denylist,
             rate_limits: crate::security::rate_limits(config),
             login_throttle: crate::security::throttle(config),
+            caches,
             contract: Arc::default(),
         }));
 
-        let tasks = TaskTracker::new();
-        let cancel = CancellationToken::new();
         if let Some(path) = &config.maintenance_file {
             let path = path.clone();
             // read once before serving, so a pod started during maintenance never serves a request

@@ -58,6 +58,10 @@ pub struct Config {
     pub redis_pool_size: usize,
     pub redis_timeout_ms: u64,
     pub redis_key_prefix: String,
+    pub cache_enabled: bool,
+    pub cache_local_ttl_seconds: u64,
+    pub cache_shared_ttl_seconds: u64,
+    pub cache_local_max_bytes: u64,
     /// Redis Sentinel addresses, `host:port,host:port`: connections then go to the primary the
     /// sentinels name for `redis_sentinel_master`, and REDIS_URL gives only credentials and database.
     pub redis_sentinels: Option<String>,
@@ -137,6 +141,10 @@ impl Default for Config {
             redis_pool_size: 16,
             redis_timeout_ms: 500,
             redis_key_prefix: "fa:".to_owned(),
+            cache_enabled: true,
+            cache_local_ttl_seconds: 60,
+            cache_shared_ttl_seconds: 300,
+            cache_local_max_bytes: 32 * 1024 * 1024,
             redis_sentinels: None,
             redis_sentinel_master: "mymaster".to_owned(),
             log_level: "info".to_owned(),
@@ -345,6 +353,21 @@ impl Config {
             "DATABASE_STATEMENT_TIMEOUT_MS: must be at least 100",
         );
         check(&mut errors, self.redis_pool_size >= 1, "REDIS_POOL_SIZE: must be at least 1");
+        check(
+            &mut errors,
+            (1..=3600).contains(&self.cache_local_ttl_seconds),
+            "CACHE_LOCAL_TTL_SECONDS: must be 1 to 3600",
+        );
+        check(
+            &mut errors,
+            (1..=86_400).contains(&self.cache_shared_ttl_seconds),
+            "CACHE_SHARED_TTL_SECONDS: must be 1 to 86400",
+        );
+        check(
+            &mut errors,
+            (1024 * 1024..=4 * 1024 * 1024 * 1024).contains(&self.cache_local_max_bytes),
+            "CACHE_LOCAL_MAX_BYTES: must be 1 MiB to 4 GiB",
+        );
         check(&mut errors, (10..=10_000).contains(&self.redis_timeout_ms), "REDIS_TIMEOUT_MS: must be 10 to 10000");
         check(
             &mut errors,

@@ -4,6 +4,7 @@ use crate::config::Config;
 use anyhow::Context as _;
 use freeagentics_api::auth::{AuthSettings, JwtKeys, ThrottleSettings};
 use freeagentics_api::limits::{ClassLimit, RateLimits};
+use freeagentics_shared_state::cache::{Cache, CacheBackend, CacheSettings};
 use freeagentics_shared_state::{
     Denylist, LocalDenylist, LocalRateLimiter, RateLimiter, RedisDenylist, RedisPool, RedisRateLimiter,
 };
@@ -102,9 +103,27 @@ pub fn throttle(config: &Config) -> ThrottleSettings {
     }
 }
 
-pub fn shared(redis: Option<&RedisPool>) -> (Arc<dyn RateLimiter>, Arc<dyn Denylist>) {
+/// The limiter and the denylist: Redis-backed when Redis is configured (the denylist read through
+/// a local cache layer over `cache`), else in-process.
+pub fn shared(
+    redis: Option<&RedisPool>,
+    cache: &Arc<dyn CacheBackend>,
+    settings: &CacheSettings,
+) -> (Arc<dyn RateLimiter>, Arc<dyn Denylist>) {
     match redis {
-        Some(redis) => (Arc::new(RedisRateLimiter::new(redis.clone())), Arc::new(RedisDenylist::new(redis.clone()))),
+        Some(redis) => {
+            let answers = Cache::local("denylist", Arc::clone(cache), settings.clone());
+            (Arc::new(RedisRateLimiter::new(redis.clone())), Arc::new(RedisDenylist::new(redis.clone(), answers)))
+        }
         None => (Arc::new(LocalRateLimiter::default()), Arc::new(LocalDenylist::default())),
+    }
+}
+
+pub fn cache_settings(config: &Config) -> CacheSettings {
+    CacheSettings {
+        enabled: config.cache_enabled,
+        local_ttl: Duration::from_secs(config.cache_local_ttl_seconds),
+        shared_ttl: Duration::from_secs(config.cache_shared_ttl_seconds),
+        local_max_bytes: config.cache_local_max_bytes,
     }
 }

@@ -2,6 +2,7 @@
 //! the list never outgrows the tokens still alive.
 use crate::RedisPool;
 use crate::breaker::Breaker;
+use crate::cache::Cache;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,19 +37,43 @@ impl Denylist for LocalDenylist {
     }
 }
 
-/// Redis for every replica, plus a local copy: a token revoked here stays revoked here even while
-/// Redis is unreachable. If Redis is down, tokens revoked on *other* replicas are only caught by
-/// `tokens_valid_after` (logout-all, password change) — availability over a 15-minute window.
+/// Redis for every replica, read through the cache's local layer (most requests carry a token
+/// nobody revoked: the answer "not revoked" is kept locally and dropped, on every replica, when the
+/// token is revoked anywhere), plus a local copy of what was revoked here: a token revoked here
+/// stays revoked here even while Redis is unreachable. If Redis is down, tokens revoked on *other*
+/// replicas are only caught by `tokens_valid_after` (logout-all, password change) — availability
+/// over a 15-minute window.
 #[derive(Debug)]
 pub struct RedisDenylist {
     redis: RedisPool,
     local: LocalDenylist,
     breaker: Breaker,
+    cache: Cache<bool>,
 }
 
 impl RedisDenylist {
-    pub fn new(redis: RedisPool) -> Self {
-        Self { redis, local: LocalDenylist::default(), breaker: Breaker::new(Duration::from_secs(1)) }
+    /// `cache` should be a local-only cache ([`Cache::local`]): Redis is the source here.
+    pub fn new(redis: RedisPool, cache: Cache<bool>) -> Self {
+        Self { redis, local: LocalDenylist::default(), breaker: Breaker::new(Duration::from_secs(1)), cache }
+    }
+
+    /// Asks Redis; `Err` when it cannot answer (then nothing is cached).
+    async fn lookup(&self, jti: &str) -> Result<bool, ()> {
+        if self.breaker.is_open() {
+            return Err(());
+        }
+        match self.redis.query::<bool>(deadpool_redis::redis::cmd("EXISTS").arg(self.key(jti))).await {
+            Ok(revoked) => {
+                self.breaker.record_success();
+                Ok(revoked)
+            }
+            Err(e) => {
+                self.breaker.record_failure();
+                metrics::counter!("freeagentics_redis_errors_total").increment(1);
+                tracing::warn!(error = %e, "denylist lookup failed; relying on the local copy");
+                Err(())
+            }
+        }
     }
 
     fn key(&self, jti: &str) -> String {
@@ -65,6 +90,7 @@ impl Denylist for RedisDenylist {
         match self.redis.query::<()>(&cmd).await {
             Ok(()) => {
                 self.breaker.record_success();
+                self.cache.invalidate(jti).await;
                 true
             }
             Err(e) => {
@@ -80,20 +106,6 @@ impl Denylist for RedisDenylist {
         if self.local.is_revoked(jti).await {
             return true;
         }
-        if self.breaker.is_open() {
-            return false;
-        }
-        match self.redis.query::<bool>(deadpool_redis::redis::cmd("EXISTS").arg(self.key(jti))).await {
-            Ok(revoked) => {
-                self.breaker.record_success();
-                revoked
-            }
-            Err(e) => {
-                self.breaker.record_failure();
-                metrics::counter!("freeagentics_redis_errors_total").increment(1);
-                tracing::warn!(error = %e, "denylist lookup failed; relying on the local copy");
-                false
-            }
-        }
+        self.cache.get_or_load(jti, || self.lookup(jti)).await.is_ok_and(|revoked| *revoked)
     }
 }

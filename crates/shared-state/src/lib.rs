@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 mod breaker;
+pub mod cache;
 mod denylist;
 mod rate_limit;
 mod redis_pool;
 
+pub use cache::{Cache, CacheBackend, CacheSettings, LocalCacheBackend, RedisCacheBackend};
 pub use denylist::{Denylist, LocalDenylist, RedisDenylist};
 pub use rate_limit::{Decision, LimiterBackend, LocalRateLimiter, Quota, RateLimiter, RedisRateLimiter};
 pub use redis_pool::{RedisConnection, RedisError, RedisOptions, RedisPool, SentinelOptions};

@@ -37,10 +37,18 @@ enum Inner {
     Sentinel(deadpool_redis::sentinel::Pool),
 }
 
+/// Where a dedicated (unpooled) connection comes from: pub/sub needs one of its own.
+#[derive(Clone)]
+enum Dedicated {
+    Direct(deadpool_redis::redis::Client),
+    Sentinel { sentinels: Vec<ConnectionInfo>, master: String, node: deadpool_redis::redis::RedisConnectionInfo },
+}
+
 /// Cheap to clone; all clones share the pool.
 #[derive(Clone)]
 pub struct RedisPool {
     pool: Inner,
+    dedicated: Dedicated,
     prefix: String,
     timeout: Duration,
 }
@@ -114,7 +122,14 @@ impl RedisPool {
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|_| RedisError::Unavailable("invalid REDIS_URL".to_owned()))?;
-        Ok(Self { pool: Inner::Direct(pool), prefix: options.key_prefix.clone(), timeout: options.timeout })
+        let client = deadpool_redis::redis::Client::open(url)
+            .map_err(|_| RedisError::Unavailable("invalid REDIS_URL".to_owned()))?;
+        Ok(Self {
+            pool: Inner::Direct(pool),
+            dedicated: Dedicated::Direct(client),
+            prefix: options.key_prefix.clone(),
+            timeout: options.timeout,
+        })
     }
 
     /// A pool whose connections go to the primary the sentinels name. `url` gives the
@@ -125,7 +140,7 @@ impl RedisPool {
         let invalid = || RedisError::Unavailable("invalid REDIS_URL".to_owned());
         let info: ConnectionInfo = url.into_connection_info().map_err(|_| invalid())?.into();
         let credentials = deadpool_redis::RedisConnectionInfo { db: 0, ..info.redis.clone() };
-        let connections = sentinel
+        let connections: Vec<ConnectionInfo> = sentinel
             .sentinels
             .iter()
             .map(|(host, port)| ConnectionInfo {
@@ -133,6 +148,11 @@ impl RedisPool {
                 redis: credentials.clone(),
             })
             .collect();
+        let dedicated = Dedicated::Sentinel {
+            sentinels: connections.clone(),
+            master: sentinel.master.clone(),
+            node: info.redis.clone().into(),
+        };
         let config = deadpool_redis::sentinel::Config {
             urls: None,
             server_type: SentinelServerType::Master,
@@ -147,7 +167,12 @@ impl RedisPool {
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| RedisError::Unavailable(format!("invalid sentinel configuration: {e}")))?;
-        Ok(Self { pool: Inner::Sentinel(pool), prefix: options.key_prefix.clone(), timeout: options.timeout })
+        Ok(Self {
+            pool: Inner::Sentinel(pool),
+            dedicated,
+            prefix: options.key_prefix.clone(),
+            timeout: options.timeout,
+        })
     }
 
     pub fn key(&self, suffix: &str) -> String {
@@ -195,6 +220,26 @@ impl RedisPool {
             settle(conn, result)
         };
         tokio::time::timeout(self.timeout, run).await.map_err(|_| RedisError::Unavailable("timed out".to_owned()))?
+    }
+
+    /// A pub/sub connection of its own (pooled connections cannot subscribe), to the primary.
+    pub async fn subscriber(&self) -> Result<deadpool_redis::redis::aio::PubSub, RedisError> {
+        let connect = async {
+            let client = match &self.dedicated {
+                Dedicated::Direct(client) => client.clone(),
+                Dedicated::Sentinel { sentinels, master, node } => {
+                    let mut sentinel =
+                        deadpool_redis::redis::sentinel::Sentinel::build(sentinels.clone()).map_err(classify)?;
+                    let node = deadpool_redis::redis::sentinel::SentinelNodeConnectionInfo::default()
+                        .set_redis_connection_info(node.clone());
+                    sentinel.async_master_for(master, Some(&node)).await.map_err(classify)?
+                }
+            };
+            client.get_async_pubsub().await.map_err(classify)
+        };
+        tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), connect)
+            .await
+            .map_err(|_| RedisError::Unavailable("timed out".to_owned()))?
     }
 
     /// PING round trip, for readiness.

@@ -7,8 +7,18 @@ use std::time::Duration;
 
 use freeagentics_test_support::redis_url;
 
+#[path = "conformance/cache.rs"]
+mod cache;
+
+/// A denylist whose cache listens to Redis invalidations (as in the server), with its task.
+fn redis_denylist(pool: &RedisPool) -> RedisDenylist {
+    let backend = RedisCacheBackend::new(pool.clone());
+    tokio::spawn(backend.clone().run(tokio_util::sync::CancellationToken::new()));
+    RedisDenylist::new(pool.clone(), Cache::local("denylist", backend, CacheSettings::default()))
+}
+
 /// A pool with a unique key prefix; `None` outside CI when Redis is not running.
-async fn redis() -> Option<RedisPool> {
+pub(crate) async fn redis() -> Option<RedisPool> {
     let options = RedisOptions {
         pool_size: 4,
         timeout: Duration::from_millis(500),
@@ -96,7 +106,7 @@ async fn unreachable_redis_falls_back_to_the_local_limiter() {
     assert!(pool.ping().await.is_err());
     limiter_suite(Arc::new(RedisRateLimiter::new(pool.clone())), LimiterBackend::Local).await;
     // a revocation made while Redis is down still holds on this replica
-    let denylist = RedisDenylist::new(pool);
+    let denylist = redis_denylist(&pool);
     denylist.revoke("offline", Duration::from_secs(60)).await;
     assert!(denylist.is_revoked("offline").await);
 }
@@ -109,9 +119,9 @@ async fn local_denylist() {
 #[tokio::test]
 async fn redis_denylist_is_shared_and_expires() {
     let Some(pool) = redis().await else { return };
-    denylist_suite(Arc::new(RedisDenylist::new(pool.clone()))).await;
+    denylist_suite(Arc::new(redis_denylist(&pool))).await;
     // another replica (its own local copy, same Redis) sees the revocation
-    let other = RedisDenylist::new(pool.clone());
+    let other = redis_denylist(&pool);
     assert!(other.is_revoked("jti-1").await);
     let ttl: i64 = pool.query(deadpool_redis::redis::cmd("PTTL").arg(pool.key("deny:jti-1"))).await.unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "entries expire with the token: {ttl}");

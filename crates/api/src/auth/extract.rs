@@ -5,7 +5,7 @@ use crate::{ApiError, AppState};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use freeagentics_core::{Permission, User};
+use freeagentics_core::Permission;
 
 use super::AccessClaims;
 
@@ -13,7 +13,7 @@ const INVALID: &str = "missing, invalid or expired access token";
 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user: User,
+    pub user: std::sync::Arc<super::Principal>,
     pub claims: AccessClaims,
 }
 
@@ -57,11 +57,7 @@ impl AuthUser {
         if state.denylist.is_revoked(&claims.jti.to_string()).await {
             return Err(unauthorized());
         }
-        let user = match state.store.user_by_id(claims.sub).await {
-            Ok(user) => user,
-            Err(freeagentics_store::StoreError::NotFound) => return Err(unauthorized()),
-            Err(other) => return Err(other.into()),
-        };
+        let Some(user) = super::principal(state, claims.sub).await? else { return Err(unauthorized()) };
         // deactivation, logout-all, password and role changes end every older token at once
         // compared in whole milliseconds, the precision of `iat`
         let issued_ms = (claims.iat * 1000.0).round() as i128;

@@ -2,12 +2,14 @@
 //! throttling and the extractors that enforce the role → permission table on every route.
 mod extract;
 mod password;
+mod principal;
 mod sessions;
 mod throttle;
 mod tokens;
 
 pub use extract::{AuthUser, bearer, bearer_claims};
 pub use password::PasswordHasher;
+pub use principal::{Principal, principal, update_user};
 pub use sessions::{TokenPair, issue_pair, refresh, refresh_digest, revoke_sessions};
 pub use throttle::{Account, LoginThrottle, ThrottleSettings};
 pub use tokens::{ACCESS, AccessClaims, JwtKeys, KeyError};

@@ -10,6 +10,9 @@ use std::sync::OnceLock;
 pub const HTTP_DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 pub const INFERENCE_DURATION_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
+/// Seconds; the cache's staleness bound is about one.
+pub const CACHE_LAG_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
 pub const FORMATION_STRATEGIES: [&str; 3] = ["greedy", "optimal", "hierarchical"];
 pub const FORMATION_OUTCOMES: [&str; 3] = ["success", "partial", "failure"];
 
@@ -26,6 +29,12 @@ pub fn install() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full("freeagentics_db_query_duration_seconds".into()),
                         &HTTP_DURATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("freeagentics_cache_invalidation_lag_seconds".into()),
+                        &CACHE_LAG_BUCKETS,
                     )
                 })
                 .and_then(|b| {
@@ -72,7 +81,17 @@ fn describe_all() {
         "freeagentics_rate_limit_fallback_active",
         "1 while Redis is down and the in-process limiter is used"
     );
-    describe_counter!("freeagentics_cache_requests_total", "Cache lookups by cache and outcome (hit, miss, error)");
+    describe_counter!(
+        "freeagentics_cache_requests_total",
+        "Cache reads by cache and result (hit_local, hit_redis, miss, error, bypass)"
+    );
+    describe_histogram!(
+        "freeagentics_cache_invalidation_lag_seconds",
+        Unit::Seconds,
+        "Time from a cache invalidation's publication to its arrival at this replica"
+    );
+    describe_gauge!("freeagentics_cache_local_entries", "Entries in a cache's in-process layer");
+    describe_gauge!("freeagentics_cache_local_weight_bytes", "Serialised bytes held by a cache's in-process layer");
     describe_gauge!("freeagentics_active_connections", "Open WebSocket connections");
     describe_counter!("freeagentics_user_registrations_total", "Accounts registered");
     describe_counter!("freeagentics_logins_total", "Login attempts by outcome");
@@ -101,9 +120,9 @@ pub fn register_baseline(version: &str, git_sha: &str) {
     for outcome in ["success", "reuse_detected", "invalid"] {
         counter!("freeagentics_token_refreshes_total", "outcome" => outcome).absolute(0);
     }
-    for cache in ["agent", "coalition"] {
-        for outcome in ["hit", "miss", "error"] {
-            counter!("freeagentics_cache_requests_total", "cache" => cache, "outcome" => outcome).absolute(0);
+    for cache in ["principal", "denylist"] {
+        for result in freeagentics_shared_state::cache::Outcome::ALL {
+            counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
         }
     }
     for topic_kind in ["agent", "coalition", "system"] {

@@ -1,6 +1,6 @@
 //! `/api/v1/auth`: registration, login, refresh, logout, the current user, password change.
 use crate::audit::{self, AuditKind};
-use crate::auth::{Account, AuthUser, LoginThrottle, TokenPair, issue_pair, revoke_sessions};
+use crate::auth::{Account, AuthUser, LoginThrottle, TokenPair, issue_pair, revoke_sessions, update_user};
 use crate::extract::{ClientIp, ValidJson, Validate};
 use crate::routes::views::UserView;
 use crate::{ApiError, AppState};
@@ -250,7 +250,7 @@ pub async fn logout_user(
     // tokens instead: stricter than asked, never weaker
     if body.all_sessions || !shared {
         let change = UserChange { tokens_valid_after: Some(OffsetDateTime::now_utc()), ..UserChange::default() };
-        state.store.update_user(auth.user.id, None, change).await?;
+        update_user(&state, auth.user.id, None, change).await?;
     }
     if body.all_sessions {
         revoke_sessions(&state, auth.user.id).await?;
@@ -272,7 +272,7 @@ pub async fn logout_user(
     responses((status = 200, description = "The signed-in user", body = MeResponse)))]
 pub async fn get_current_user(auth: AuthUser) -> Json<MeResponse> {
     let permissions = auth.user.role.permissions().iter().map(|p| p.as_str()).collect();
-    Json(MeResponse { user: UserView::from(&auth.user), permissions })
+    Json(MeResponse { user: UserView::from(&*auth.user), permissions })
 }
 
 /// Change the password (needs the current one). Every other session ends; a new pair is returned.
@@ -296,9 +296,11 @@ pub async fn change_password(
             retry_after,
         });
     }
+    // the hash is never cached with the principal: read it from the store
+    let current = state.store.user_by_id(auth.user.id).await?;
     let ok = state
         .hasher
-        .verify(body.current_password.into_inner(), Some(auth.user.password_hash.clone()))
+        .verify(body.current_password.into_inner(), Some(current.password_hash))
         .await
         .map_err(hash_error)?;
     if !ok {
@@ -312,7 +314,7 @@ pub async fn change_password(
         tokens_valid_after: Some(OffsetDateTime::now_utc()),
         ..UserChange::default()
     };
-    let user = state.store.update_user(auth.user.id, None, change).await?;
+    let user = update_user(&state, auth.user.id, None, change).await?;
     revoke_sessions(&state, user.id).await?;
     state.denylist.revoke(&auth.claims.jti.to_string(), auth.claims.remaining()).await;
     audit::record(

@@ -22,6 +22,7 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
 pub fn scrape(state: &AppState) -> Response {
     // gauges sampled at scrape time: cheap, and always current
     let pool = state.store.pool_stats();
+    state.caches.report();
     metrics::gauge!("freeagentics_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("freeagentics_db_pool_connections", "state" => "in_use").set(f64::from(pool.in_use));
     metrics::gauge!("freeagentics_db_pool_max_connections").set(f64::from(pool.max));

@@ -200,7 +200,7 @@ pub async fn update_user(
         tokens_valid_after: ends_sessions.then(OffsetDateTime::now_utc),
         ..UserChange::default()
     };
-    let user = state.store.update_user(id, expected, change).await?;
+    let user = crate::auth::update_user(&state, id, expected, change).await?;
     if ends_sessions {
         crate::auth::revoke_sessions(&state, id).await?;
     }
@@ -248,7 +248,7 @@ pub async fn deactivate_user(
             tokens_valid_after: Some(OffsetDateTime::now_utc()),
             ..UserChange::default()
         };
-        state.store.update_user(id, None, change).await?;
+        crate::auth::update_user(&state, id, None, change).await?;
         crate::auth::revoke_sessions(&state, id).await?;
         audit::record(
             &state,

@@ -1,4 +1,5 @@
 //! Response bodies shared by several resources.
+use crate::auth::Principal;
 use freeagentics_core::User;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -33,6 +34,12 @@ pub struct UserView {
 
 impl From<&User> for UserView {
     fn from(user: &User) -> Self {
+        UserView::from(&Principal::from(user))
+    }
+}
+
+impl From<&Principal> for UserView {
+    fn from(user: &Principal) -> Self {
         UserView {
             id: user.id,
             username: user.username.clone(),

@@ -1,0 +1,23 @@
+//! The caches of hot reads, each a typed two-level cache (`freeagentics_shared_state::cache`) over
+//! one backend: Redis (shared copies, cross-replica invalidation) or in-process (embedded profile).
+use crate::auth::Principal;
+use freeagentics_shared_state::cache::{Cache, CacheBackend, CacheSettings};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Caches {
+    pub backend: Arc<dyn CacheBackend>,
+    /// Request principals by user id (`auth::principal`).
+    pub principals: Cache<Principal>,
+}
+
+impl Caches {
+    pub fn new(backend: Arc<dyn CacheBackend>, settings: &CacheSettings) -> Self {
+        Caches { principals: Cache::shared("principal", Arc::clone(&backend), settings.clone()), backend }
+    }
+
+    /// Scrape-time gauges of every local layer.
+    pub fn report(&self) {
+        self.principals.report();
+    }
+}
