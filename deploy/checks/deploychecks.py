@@ -615,11 +615,17 @@ def parse_exposition(text: str) -> dict[str, tuple[set[str], str]]:
             for name in set(types) | set(labels)}
 
 
-# Families the server registers only once their feature serves its first
-# request, and that feature is not in the binary yet: present in dashboards
-# ahead of time. Each must still look like one of ours (name and labels are
-# checked when it appears).
-PENDING = {"freeagentics_inference_duration_seconds": (set(), HIST)}
+# Families the server does not export at the scrape: the step-time histogram
+# appears with the first agent step (the scrape steps none), and the WebSocket,
+# event-relay and coalition-formation families come with features not in the
+# binary yet (the runbook's panels and alerts name them ahead of time). Each
+# must still look like one of ours (name and labels are checked when it appears).
+PENDING = {
+    "freeagentics_inference_duration_seconds": (set(), HIST),
+    "freeagentics_active_connections": (set(), "gauge"),
+    "freeagentics_events_published_total": ({"topic_kind"}, "counter"),
+    "freeagentics_coalition_formations_total": ({"strategy", "outcome"}, "counter"),
+}
 
 
 def cmd_scrape(binary: str, out: str) -> None:

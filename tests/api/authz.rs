@@ -21,6 +21,21 @@ const ROUTES: &[(&str, &str, Option<Option<&str>>)] = &[
     ("PATCH", "/api/v1/users/{id}", Some(Some("admin_system"))),
     ("DELETE", "/api/v1/users/{id}", Some(Some("admin_system"))),
     ("GET", "/api/v1/audit-events", Some(Some("admin_system"))),
+    ("POST", "/api/v1/agents", Some(Some("create_agent"))),
+    ("GET", "/api/v1/agents", Some(Some("view_agents"))),
+    ("GET", "/api/v1/agents/{id}", Some(Some("view_agents"))),
+    ("PATCH", "/api/v1/agents/{id}", Some(Some("modify_agent"))),
+    // ownership or delete_agent, decided by the handler: any signed-in user reaches it
+    ("DELETE", "/api/v1/agents/{id}", Some(None)),
+    ("POST", "/api/v1/agents/{id}/status", Some(Some("modify_agent"))),
+    ("POST", "/api/v1/agents/{id}/step", Some(Some("modify_agent"))),
+    ("GET", "/api/v1/agents/{id}/beliefs", Some(Some("view_agents"))),
+    ("GET", "/api/v1/agents/{id}/history", Some(Some("view_agents"))),
+    ("GET", "/api/v1/agents/{id}/metrics", Some(Some("view_agents"))),
+    ("GET", "/api/v1/templates", Some(Some("view_agents"))),
+    ("POST", "/api/v1/inference/run", Some(None)),
+    ("POST", "/api/v1/gmn/validate", Some(None)),
+    ("GET", "/api/v1/gmn/examples", Some(None)),
 ];
 
 const ROLES: [(&str, &[&str]); 4] = [
@@ -53,6 +68,35 @@ fn every_documented_route_is_in_the_matrix() {
             );
         }
     }
+}
+
+/// The matrix's expectations are the route table's declared policies, row for row, so the
+/// requests below test what the code declares rather than a copy that could drift from it.
+#[test]
+fn the_matrix_is_the_route_tables_policy() {
+    use freeagentics_api::policy::{Access, RouteKind};
+    let table = freeagentics_api::router::table();
+    let mut matched = 0;
+    for (template, method, operation) in table.operations() {
+        let declared = match operation.access {
+            Access::Public => None,
+            Access::SignedIn => Some(None),
+            Access::Permission(permission) => Some(Some(permission.as_str())),
+        };
+        match ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && *p == template) {
+            Some((_, _, expected)) => {
+                assert_eq!(*expected, declared, "{method} {template}: the matrix and the route table differ");
+                matched += 1;
+            }
+            // undocumented routes (the spec itself, the docs UI) are public by construction
+            None => assert!(
+                operation.kind != RouteKind::Api || operation.access == Access::Public,
+                "{method} {template} is not in the authorization matrix"
+            ),
+        }
+    }
+    let rows = ROUTES.iter().filter(|(_, path, _)| *path != "/metrics").count();
+    assert!(matched >= rows, "{matched} of the matrix's {rows} rows are declared routes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 #[allow(dead_code)] // helpers serve later modules too
 mod helpers;
 
+mod agents;
 mod auth;
 mod authz;
 mod cache;
@@ -14,6 +15,7 @@ mod deploy;
 mod errors;
 mod failover;
 mod health;
+mod inference;
 mod jwt;
 mod lifecycle;
 mod metrics;

@@ -1,5 +1,6 @@
 //! The caches of hot reads, each a typed two-level cache (`freeagentics_shared_state::cache`) over
 //! one backend: Redis (shared copies, cross-replica invalidation) or in-process (embedded profile).
+use crate::agents::AgentView;
 use crate::auth::Principal;
 use freeagentics_shared_state::cache::{Cache, CacheBackend, CacheSettings};
 use std::sync::Arc;
@@ -9,15 +10,22 @@ pub struct Caches {
     pub backend: Arc<dyn CacheBackend>,
     /// Request principals by user id (`auth::principal`).
     pub principals: Cache<Principal>,
+    /// Agents by id, as the API renders them (`routes::agents`).
+    pub agents: Cache<AgentView>,
 }
 
 impl Caches {
     pub fn new(backend: Arc<dyn CacheBackend>, settings: &CacheSettings) -> Self {
-        Caches { principals: Cache::shared("principal", Arc::clone(&backend), settings.clone()), backend }
+        Caches {
+            principals: Cache::shared("principal", Arc::clone(&backend), settings.clone()),
+            agents: Cache::shared("agent", Arc::clone(&backend), settings.clone()),
+            backend,
+        }
     }
 
     /// Scrape-time gauges of every local layer.
     pub fn report(&self) {
         self.principals.report();
+        self.agents.report();
     }
 }

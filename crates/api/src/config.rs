@@ -9,6 +9,8 @@ pub struct ApiConfig {
     /// Handler deadline; past it the client gets 503 problem+json and the work is dropped.
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Body limit of the inference routes (`policy::BodyLimit::Inference`).
+    pub inference_max_body_bytes: usize,
     /// Exact origins allowed by CORS (and, later, on the WebSocket handshake).
     pub cors_origins: Vec<String>,
     /// Budget of each dependency probe in `/api/v1/health`.
@@ -29,6 +31,7 @@ impl Default for ApiConfig {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            inference_max_body_bytes: 8 * 1024 * 1024,
             cors_origins: vec!["http://localhost:3000".to_owned()],
             health_check_timeout: Duration::from_secs(2),
             retry_after: Duration::from_secs(5),

@@ -2,12 +2,15 @@
 //! extractors that turn every bad input into problem+json, the middleware stack, and OpenAPI.
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod caches;
 pub mod config;
+pub mod cpu;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod limits;
 pub mod middleware;
 pub mod observability;

@@ -27,6 +27,8 @@ use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr, Required};
         (name = "health", description = "Probes and metrics"),
         (name = "auth", description = "Accounts and sessions"),
         (name = "users", description = "Account administration (admin_system)"),
+        (name = "agents", description = "Active-inference agents: lifecycle, stepping, beliefs, history"),
+        (name = "inference", description = "Stateless inference and GMN models"),
     )
 )]
 struct ApiDoc;
@@ -146,7 +148,24 @@ fn complete_operation(operation: &mut Operation, method: &Method, policy: &Polic
         }
     }
     if policy.if_match != IfMatch::Ignored {
-        add_if_match_parameter(operation, policy.if_match == IfMatch::Required);
+        add_header_parameter(
+            operation,
+            "If-Match",
+            policy.if_match == IfMatch::Required,
+            "The `ETag` of the version you read (strong comparison)",
+            None,
+        );
+    }
+    if policy.idempotent {
+        implied.push((422, "Invalid fields, or an `Idempotency-Key` reused with a different request"));
+        add_header_parameter(
+            operation,
+            "Idempotency-Key",
+            false,
+            "Makes a retry safe: the first request with a key runs, a repeat within 24 h gets its answer \
+             again (with `Idempotent-Replayed: true`) and never runs twice",
+            Some(crate::idempotency::MAX_KEY_CHARS),
+        );
     }
     if policy.access != Access::Public && operation.security.is_none() {
         operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
@@ -215,17 +234,27 @@ fn add_error_headers(response: &mut Response, status: u16) {
     }
 }
 
-fn add_if_match_parameter(operation: &mut Operation, required: bool) {
+fn add_header_parameter(
+    operation: &mut Operation,
+    name: &str,
+    required: bool,
+    description: &str,
+    max_length: Option<usize>,
+) {
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
-    let present = parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.name.eq_ignore_ascii_case("if-match")));
+    let present = parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.name.eq_ignore_ascii_case(name)));
     if present {
         return;
     }
-    let schema = utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String);
-    let mut parameter = Parameter::new("If-Match");
+    let mut schema = utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String);
+    if let Some(max) = max_length {
+        schema.min_length = Some(1);
+        schema.max_length = Some(max);
+    }
+    let mut parameter = Parameter::new(name);
     parameter.parameter_in = ParameterIn::Header;
     parameter.required = if required { Required::True } else { Required::False };
-    parameter.description = Some("The `ETag` of the version you read (strong comparison)".to_owned());
+    parameter.description = Some(description.to_owned());
     parameter.schema = Some(RefOr::T(utoipa::openapi::schema::Schema::Object(schema)));
     parameters.push(RefOr::T(parameter));
 }

@@ -49,6 +49,14 @@ pub enum Limit {
     Unlimited,
 }
 
+/// Which body-size limit applies: `MAX_BODY_BYTES`, or the inference routes' own
+/// (`INFERENCE_MAX_BODY_BYTES`: models are large JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    Standard,
+    Inference,
+}
+
 /// One operation's policy (a method on a path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
@@ -56,11 +64,21 @@ pub struct Operation {
     pub access: Access,
     pub limit: Limit,
     pub if_match: IfMatch,
+    /// Honours `Idempotency-Key` (the handler runs through `idempotency::once`).
+    pub idempotent: bool,
+    pub body: BodyLimit,
 }
 
 impl Operation {
     const fn api(access: Access) -> Self {
-        Operation { kind: RouteKind::Api, access, limit: Limit::ByMethod, if_match: IfMatch::Ignored }
+        Operation {
+            kind: RouteKind::Api,
+            access,
+            limit: Limit::ByMethod,
+            if_match: IfMatch::Ignored,
+            idempotent: false,
+            body: BodyLimit::Standard,
+        }
     }
 
     pub const fn public() -> Self {
@@ -76,12 +94,7 @@ impl Operation {
     }
 
     pub const fn probe() -> Self {
-        Operation {
-            kind: RouteKind::Probe,
-            access: Access::Public,
-            limit: Limit::Unlimited,
-            if_match: IfMatch::Ignored,
-        }
+        Operation { kind: RouteKind::Probe, limit: Limit::Unlimited, ..Self::public() }
     }
 
     pub const fn docs() -> Self {
@@ -94,6 +107,14 @@ impl Operation {
 
     pub const fn if_match(self, if_match: IfMatch) -> Self {
         Operation { if_match, ..self }
+    }
+
+    pub const fn idempotent(self) -> Self {
+        Operation { idempotent: true, ..self }
+    }
+
+    pub const fn inference_body(self) -> Self {
+        Operation { body: BodyLimit::Inference, ..self }
     }
 
     pub fn limit_class(&self, method: &Method) -> Option<LimitClass> {

@@ -10,14 +10,14 @@ use crate::middleware::normalize::trim_trailing_slash;
 use crate::middleware::stack::StackLayer;
 use crate::paths::{DOCS_PATH, METRICS_PATH, OPENAPI_PATH};
 use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
-use crate::routes::{audit_events, auth, health, metrics, users};
+use crate::routes::{agent_steps, agents, audit_events, auth, health, inference, metrics, users};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
-use freeagentics_core::Permission::AdminSystem;
+use freeagentics_core::Permission::{AdminSystem, CreateAgent, ModifyAgent, ViewAgents};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +50,25 @@ fn declare(routes: Routes) -> Routes {
         .add(routes!(users::update_user), admin.if_match(IfMatch::Optional))
         .add(routes!(users::deactivate_user), admin)
         .add(routes!(audit_events::list_audit_events), admin)
+        // agents: readable by every role with view_agents; changes by their owner (or an admin)
+        .add(routes!(agents::create_agent), Operation::permitted(CreateAgent).idempotent().inference_body())
+        .add(routes!(agents::list_agents), Operation::permitted(ViewAgents))
+        .add(routes!(agents::get_agent), Operation::permitted(ViewAgents))
+        .add(
+            routes!(agents::update_agent),
+            Operation::permitted(ModifyAgent).if_match(IfMatch::Required).inference_body(),
+        )
+        .add(routes!(agents::set_agent_status), Operation::permitted(ModifyAgent))
+        .add(routes!(agents::delete_agent), Operation::signed_in())
+        .add(routes!(agent_steps::step_agent), Operation::permitted(ModifyAgent).idempotent())
+        .add(routes!(agent_steps::get_agent_beliefs), Operation::permitted(ViewAgents))
+        .add(routes!(agent_steps::list_agent_history), Operation::permitted(ViewAgents))
+        .add(routes!(agent_steps::get_agent_metrics), Operation::permitted(ViewAgents))
+        .add(routes!(inference::list_templates), Operation::permitted(ViewAgents))
+        // inference without an agent: any signed-in user
+        .add(routes!(inference::run_inference), Operation::signed_in().inference_body())
+        .add(routes!(inference::validate_gmn), Operation::signed_in().inference_body())
+        .add(routes!(inference::list_gmn_examples), Operation::signed_in())
 }
 
 /// The routes the Swagger UI router registers (`SwaggerUi` adds them itself), with their policies.
@@ -123,7 +142,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     assemble(Arc::default()).1
 }
 
-/// Every operation and its policy (the authorization matrix test walks it).
+/// Every operation and its policy (`tests/api/authz.rs` checks its matrix against it).
 pub fn table() -> RouteTable {
     assemble(Arc::default()).2
 }

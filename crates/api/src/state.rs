@@ -54,6 +54,8 @@ pub struct App {
     pub rate_limits: RateLimits,
     pub login_throttle: ThrottleSettings,
     pub caches: crate::caches::Caches,
+    /// Compiled models and the inference threads.
+    pub engine: crate::agents::Engine,
     /// Answers whose status their operation does not document (see `policy`).
     pub contract: Arc<ContractLog>,
 }

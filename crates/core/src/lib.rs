@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod agent;
 pub mod agent_status;
 pub mod coalition;
 pub mod id;
@@ -12,7 +13,7 @@ pub mod sensitive;
 pub mod validation;
 
 pub use account::User;
-pub use agent_status::AgentStatus;
+pub use agent_status::{AgentStatus, AgentTransitionError};
 pub use id::new_id;
 pub use role::{Permission, Role};
 pub use sensitive::Sensitive;

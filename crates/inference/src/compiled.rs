@@ -258,6 +258,11 @@ impl CompiledModel {
         &self.control_factors
     }
 
+    /// The prior over each factor's states (D): the beliefs of an agent before its first step.
+    pub fn prior(&self) -> Vec<Vec<f64>> {
+        self.d.clone()
+    }
+
     pub fn num_policies(&self) -> usize {
         self.num_policies
     }

@@ -4,6 +4,7 @@
 use crate::config::{Config, Database};
 use crate::serve::{CapSource, HttpSettings, ServeControl};
 use anyhow::Context as _;
+use freeagentics_api::agents::Engine;
 use freeagentics_api::auth::PasswordHasher;
 use freeagentics_api::caches::Caches;
 use freeagentics_api::observability::registry;
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 const BACKGROUND_GRACE: Duration = Duration::from_secs(2);
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 const REDIS_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+const AGENT_COUNT_INTERVAL: Duration = Duration::from_secs(15);
 
 pub struct Application {
     listener: TcpListener,
@@ -128,6 +130,7 @@ impl Application {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             request_timeout: config.request_timeout(),
             max_body_bytes: config.max_body_bytes,
+            inference_max_body_bytes: config.inference_max_body_bytes,
             cors_origins: config.cors_origins(),
             health_check_timeout: Duration::from_millis(config.health_check_timeout_ms),
             retry_after: Duration::from_secs(5),
@@ -150,6 +153,7 @@ impl Application {
             rate_limits: crate::security::rate_limits(config),
             login_throttle: crate::security::throttle(config),
             caches,
+            engine: Engine::new(crate::security::inference_settings(config)),
             contract: Arc::default(),
         }));
 
@@ -173,7 +177,8 @@ impl Application {
             ));
         }
         tasks.spawn(metrics_upkeep(state.clone(), cancel.clone()));
-        tasks.spawn(prune_refresh_tokens(state.clone(), cancel.clone()));
+        tasks.spawn(prune_expired(state.clone(), Duration::from_secs(config.events_retention_seconds), cancel.clone()));
+        tasks.spawn(count_agents(state.clone(), cancel.clone()));
         if let Some(redis) = state.redis.clone() {
             tasks.spawn(probe_redis(redis, cancel.clone()));
         }
@@ -320,19 +325,46 @@ async fn metrics_upkeep(state: AppState, cancel: CancellationToken) {
     }
 }
 
-/// Expired refresh tokens are dead weight; delete them hourly (any replica may do it).
-async fn prune_refresh_tokens(state: AppState, cancel: CancellationToken) {
+/// Expired refresh tokens, idempotency records and outbox rows past their retention are dead
+/// weight; delete them hourly (any replica may do it).
+async fn prune_expired(state: AppState, events_retention: Duration, cancel: CancellationToken) {
     let mut ticker = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = ticker.tick() => {
-                match state.store.delete_expired_refresh_tokens(time::OffsetDateTime::now_utc()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "pruned expired refresh tokens"),
-                    Err(e) => tracing::warn!(error = %e, "pruning refresh tokens failed"),
+                let now = time::OffsetDateTime::now_utc();
+                for (what, result) in [
+                    ("refresh tokens", state.store.delete_expired_refresh_tokens(now).await),
+                    ("idempotency keys", state.store.delete_expired_idempotency_keys(now).await),
+                    ("events", state.store.delete_events_before(now - events_retention).await),
+                ] {
+                    match result {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, what, "pruned expired records"),
+                        Err(e) => tracing::warn!(error = %e, what, "pruning expired records failed"),
+                    }
                 }
             }
+        }
+    }
+}
+
+/// `freeagentics_agents{status}`: every replica reports the same totals (query with `max`, not `sum`).
+async fn count_agents(state: AppState, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(AGENT_COUNT_INTERVAL);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => match state.store.count_agents_by_status().await {
+                Ok(counts) => {
+                    for status in freeagentics_core::AgentStatus::ALL {
+                        let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+                        metrics::gauge!("freeagentics_agents", "status" => status.as_str()).set(n as f64);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "counting agents failed"),
+            },
         }
     }
 }

@@ -82,6 +82,16 @@ pub struct Config {
     pub health_check_timeout_ms: u64,
     pub dev_endpoints: bool,
     pub agent_memory_optimization: bool,
+    pub agent_history_limit: u32,
+    pub events_retention_seconds: u64,
+    pub inference_threads: usize,
+    pub inference_step_timeout_ms: u64,
+    pub inference_run_timeout_ms: u64,
+    pub inference_max_body_bytes: usize,
+    pub inference_model_cache_bytes: u64,
+    pub inference_max_states: usize,
+    pub inference_max_policies: usize,
+    pub inference_max_horizon: usize,
     pub jwt_algorithm: String,
     #[serde(skip_serializing)]
     pub jwt_secret: Option<SecretString>,
@@ -163,6 +173,16 @@ impl Default for Config {
             health_check_timeout_ms: 2000,
             dev_endpoints: false,
             agent_memory_optimization: false,
+            agent_history_limit: 1000,
+            events_retention_seconds: 7 * 24 * 3600,
+            inference_threads: 0,
+            inference_step_timeout_ms: 2000,
+            inference_run_timeout_ms: 10_000,
+            inference_max_body_bytes: 8 * 1024 * 1024,
+            inference_model_cache_bytes: 256 * 1024 * 1024,
+            inference_max_states: 4096,
+            inference_max_policies: 4096,
+            inference_max_horizon: 8,
             jwt_algorithm: "HS256".to_owned(),
             jwt_secret: None,
             jwt_key_id: "primary".to_owned(),
@@ -389,6 +409,48 @@ impl Config {
             (1024..=64 * 1024 * 1024).contains(&self.max_body_bytes),
             "MAX_BODY_BYTES: must be 1 KiB to 64 MiB",
         );
+        check(
+            &mut errors,
+            (1..=100_000).contains(&self.agent_history_limit),
+            "AGENT_HISTORY_LIMIT: must be 1 to 100000",
+        );
+        check(
+            &mut errors,
+            (60..=90 * 24 * 3600).contains(&self.events_retention_seconds),
+            "EVENTS_RETENTION_SECONDS: must be 60 to 7776000 (90 days)",
+        );
+        check(&mut errors, self.inference_threads <= 256, "INFERENCE_THREADS: must be 0 (one per CPU) to 256");
+        check(
+            &mut errors,
+            (10..=600_000).contains(&self.inference_step_timeout_ms),
+            "INFERENCE_STEP_TIMEOUT_MS: must be 10 to 600000",
+        );
+        check(
+            &mut errors,
+            (10..=600_000).contains(&self.inference_run_timeout_ms),
+            "INFERENCE_RUN_TIMEOUT_MS: must be 10 to 600000",
+        );
+        check(
+            &mut errors,
+            (1024..=256 * 1024 * 1024).contains(&self.inference_max_body_bytes),
+            "INFERENCE_MAX_BODY_BYTES: must be 1 KiB to 256 MiB",
+        );
+        check(
+            &mut errors,
+            (1024 * 1024..=64 * 1024 * 1024 * 1024).contains(&self.inference_model_cache_bytes),
+            "INFERENCE_MODEL_CACHE_BYTES: must be 1 MiB to 64 GiB",
+        );
+        check(
+            &mut errors,
+            (2..=1_000_000).contains(&self.inference_max_states),
+            "INFERENCE_MAX_STATES: must be 2 to 1000000",
+        );
+        check(
+            &mut errors,
+            (1..=1_000_000).contains(&self.inference_max_policies),
+            "INFERENCE_MAX_POLICIES: must be 1 to 1000000",
+        );
+        check(&mut errors, (1..=16).contains(&self.inference_max_horizon), "INFERENCE_MAX_HORIZON: must be 1 to 16");
         check(
             &mut errors,
             (10..=60_000).contains(&self.maintenance_poll_ms),

@@ -2,8 +2,10 @@
 //! signing keys, the rate limiter and token denylist (Redis or in-process), limits and throttles.
 use crate::config::Config;
 use anyhow::Context as _;
+use freeagentics_api::agents::InferenceSettings;
 use freeagentics_api::auth::{AuthSettings, JwtKeys, ThrottleSettings};
 use freeagentics_api::limits::{ClassLimit, RateLimits};
+use freeagentics_inference::Limits;
 use freeagentics_shared_state::cache::{Cache, CacheBackend, CacheSettings};
 use freeagentics_shared_state::{
     Denylist, LocalDenylist, LocalRateLimiter, RateLimiter, RedisDenylist, RedisPool, RedisRateLimiter,
@@ -116,6 +118,33 @@ pub fn shared(
             (Arc::new(RedisRateLimiter::new(redis.clone())), Arc::new(RedisDenylist::new(redis.clone(), answers)))
         }
         None => (Arc::new(LocalRateLimiter::default()), Arc::new(LocalDenylist::default())),
+    }
+}
+
+/// The inference engine's settings. `AGENT_MEMORY_OPTIMIZATION` (the runbook's memory lever)
+/// bounds per-agent history to 100 steps and the compiled-model cache to 64 MiB.
+pub fn inference_settings(config: &Config) -> InferenceSettings {
+    let (history, models) = if config.agent_memory_optimization {
+        (config.agent_history_limit.min(100), config.inference_model_cache_bytes.min(64 * 1024 * 1024))
+    } else {
+        (config.agent_history_limit, config.inference_model_cache_bytes)
+    };
+    let limits = Limits {
+        max_states_per_factor: config.inference_max_states,
+        max_policies: config.inference_max_policies,
+        max_policy_len: config.inference_max_horizon,
+        ..Limits::default()
+    };
+    InferenceSettings {
+        limits,
+        threads: match config.inference_threads {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            n => n,
+        },
+        step_timeout: Duration::from_millis(config.inference_step_timeout_ms),
+        run_timeout: Duration::from_millis(config.inference_run_timeout_ms),
+        model_cache_bytes: models,
+        history_limit: history,
     }
 }
 

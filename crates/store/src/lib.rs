@@ -6,8 +6,12 @@
 //! dialects honest, and it runs against both backends in CI.
 #![forbid(unsafe_code)]
 
+mod agent_queries;
+pub mod agents;
 mod connect;
 mod error;
+pub mod events;
+pub mod idempotency;
 mod migrations;
 mod model;
 mod postgres;
@@ -17,12 +21,15 @@ mod sqlite;
 mod timing;
 mod traits;
 
+pub use agents::{Agent, AgentChange, AgentQuery, AgentStep, NewAgent, StepPage, StepWrite};
 pub use connect::{PostgresOptions, SqliteOptions, connect_postgres, connect_sqlite};
 pub use error::StoreError;
+pub use events::{Event, EventFor, NewEvent};
+pub use idempotency::{IdempotencyClaim, IdempotencyRecord};
 pub use migrations::{MigrationState, MigrationStatus};
 pub use model::{
     AuditEvent, Cursor, NewAuditEvent, NewRefreshToken, NewUser, Page, PoolStats, RefreshToken, UserChange, UserQuery,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use traits::{AuditStore, Backend, Store, TokenStore, UserStore};
+pub use traits::{AgentStore, AuditStore, Backend, EventStore, IdempotencyStore, Store, TokenStore, UserStore};

@@ -78,6 +78,7 @@ impl Store for PgStore {
 }
 
 crate::queries::impl_store_traits!(PgStore, crate::postgres::sql);
+crate::agent_queries::impl_agent_traits!(PgStore, crate::postgres::agent_sql, sqlx::Postgres);
 
 mod sql {
     pub const INSERT_USER: &str = "insert into users (id, username, email, password_hash, role, is_active, \
@@ -109,4 +110,47 @@ mod sql {
     pub const LIST_AUDIT_EVENTS: &str = "select * from audit_events \
         where ($1::text is null or kind = $1) and ($2::uuid is null or user_id = $2) \
         and ($3::uuid is null or id < $3) order by id desc limit $4";
+}
+
+mod agent_sql {
+    pub const INSERT_AGENT: &str = "insert into agents (id, owner_id, name, template, status, capabilities, \
+        parameters, gmn_spec, model_key, state, created_at, updated_at) \
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) returning *";
+    pub const AGENT_BY_ID: &str = "select * from agents where id = $1";
+    pub const LIST_AGENTS: &str = "select * from agents \
+        where ($1::text is null or status = $1) and ($2::text is null or template = $2) \
+        and ($3::uuid is null or owner_id = $3) \
+        and ($4::text is null or (name collate \"C\" >= $4 and ($5::text is null or name collate \"C\" < $5))) \
+        and ($6::uuid is null or id < $6) order by id desc limit $7";
+    pub const UPDATE_AGENT: &str = "update agents set name = coalesce($2, name), \
+        capabilities = coalesce($3, capabilities), status = coalesce($4, status), \
+        version = version + 1, updated_at = $5 \
+        where id = $1 and ($6::bigint is null or version = $6) returning *";
+    pub const DELETE_AGENT: &str = "delete from agents where id = $1 returning *";
+    pub const STEP_AGENT: &str = "update agents set state = $2, step_count = step_count + 1, \
+        total_step_micros = total_step_micros + $3, last_free_energy = $4, last_active_at = $5, \
+        version = version + 1, updated_at = $5 where id = $1 and version = $6 returning *";
+    pub const INSERT_STEP: &str = "insert into agent_steps (agent_id, seq, observation, action, free_energy, \
+        entropy, most_likely, duration_micros, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    pub const PRUNE_STEPS: &str = "delete from agent_steps where agent_id = $1 and seq < $2";
+    pub const LIST_STEPS: &str = "select * from agent_steps where agent_id = $1 \
+        and ($2::bigint is null or seq < $2) order by seq desc limit $3";
+    pub const COUNT_AGENTS_BY_STATUS: &str = "select status, count(*) from agents group by status";
+    pub const INSERT_EVENT: &str =
+        "insert into events (id, topic, kind, payload, created_at) values ($1, $2, $3, $4, $5)";
+    /// Inserts the claim, or takes over an expired record; touches nothing live.
+    pub const CLAIM_IDEMPOTENCY_KEY: &str = "insert into idempotency_keys \
+        (user_id, key, request_hash, created_at, expires_at) values ($1, $2, $3, $4, $5) \
+        on conflict (user_id, key) do update set request_hash = excluded.request_hash, status = null, \
+        headers = null, body = null, created_at = excluded.created_at, expires_at = excluded.expires_at \
+        where idempotency_keys.expires_at <= excluded.created_at";
+    pub const IDEMPOTENCY_KEY: &str = "select request_hash, status, headers, body, created_at, expires_at \
+        from idempotency_keys where user_id = $1 and key = $2";
+    pub const FINISH_IDEMPOTENCY_KEY: &str = "update idempotency_keys set status = $3, headers = $4, body = $5 \
+        where user_id = $1 and key = $2";
+    pub const ABANDON_IDEMPOTENCY_KEY: &str =
+        "delete from idempotency_keys where user_id = $1 and key = $2 and status is null";
+    pub const UNPUBLISHED_EVENTS: &str = "select * from events where published_at is null order by id limit $1";
+    pub const DELETE_EXPIRED_IDEMPOTENCY_KEYS: &str = "delete from idempotency_keys where expires_at < $1";
+    pub const DELETE_EVENTS_BEFORE: &str = "delete from events where created_at < $1";
 }

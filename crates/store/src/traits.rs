@@ -1,3 +1,6 @@
+use crate::agents::{Agent, AgentChange, AgentQuery, NewAgent, StatusCounts, StepPage, StepWrite};
+use crate::events::{Event, EventFor, NewEvent};
+use crate::idempotency::IdempotencyClaim;
 use crate::model::{
     AuditEvent, Cursor, NewAuditEvent, NewRefreshToken, NewUser, Page, PoolStats, RefreshToken, UserChange, UserQuery,
 };
@@ -63,9 +66,71 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Page<AuditEvent>, StoreError>;
 }
 
+/// Agents and their history. Every change writes its outbox event in the same transaction.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_agent(&self, new: NewAgent, event: EventFor<'_, Agent>) -> Result<Agent, StoreError>;
+    async fn agent_by_id(&self, id: Uuid) -> Result<Agent, StoreError>;
+    async fn list_agents(&self, query: &AgentQuery) -> Result<Page<Agent>, StoreError>;
+    /// Applies `change` if the agent is still at `expected_version` (when given);
+    /// `VersionMismatch` otherwise.
+    async fn update_agent(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        change: AgentChange,
+        event: EventFor<'_, Agent>,
+    ) -> Result<Agent, StoreError>;
+    /// Deletes the agent (its history goes with it); the event describes the agent as it was.
+    async fn delete_agent(&self, id: Uuid, event: EventFor<'_, Agent>) -> Result<(), StoreError>;
+    /// Persists a step if the agent is still at `write.expected_version`; `VersionMismatch`
+    /// otherwise (a concurrent step got there first). Prunes history beyond `history_limit`.
+    async fn record_step(&self, write: StepWrite, event: EventFor<'_, Agent>) -> Result<Agent, StoreError>;
+    /// History newest first, before `before_seq` when given.
+    async fn list_steps(&self, agent_id: Uuid, limit: u32, before_seq: Option<i64>) -> Result<StepPage, StoreError>;
+    async fn count_agents_by_status(&self) -> Result<StatusCounts, StoreError>;
+}
+
+/// Idempotency-Key records.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for this request unless a live record exists (an expired one is replaced).
+    async fn claim_idempotency_key(
+        &self,
+        user_id: Uuid,
+        key: &str,
+        request_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Stores the response of the request that claimed `key`.
+    async fn finish_idempotency_key(
+        &self,
+        user_id: Uuid,
+        key: &str,
+        status: u16,
+        headers: &serde_json::Value,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Releases a claim whose request failed without a response worth replaying (5xx).
+    async fn abandon_idempotency_key(&self, user_id: Uuid, key: &str) -> Result<(), StoreError>;
+    async fn delete_expired_idempotency_keys(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// The outbox, for changes that are not agents' (their own stores write it in their transactions).
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    async fn insert_event(&self, event: NewEvent) -> Result<(), StoreError>;
+    /// Events not yet published, oldest first (the relay's queue).
+    async fn unpublished_events(&self, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// Retention: deletes every event written before `before`; returns how many.
+    async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Everything the service persists, behind one object chosen at start-up.
 #[async_trait]
-pub trait Store: UserStore + TokenStore + AuditStore + std::fmt::Debug {
+pub trait Store:
+    UserStore + TokenStore + AuditStore + AgentStore + IdempotencyStore + EventStore + std::fmt::Debug
+{
     fn backend(&self) -> Backend;
     /// `SELECT 1` through the pool: readiness uses it.
     async fn ping(&self) -> Result<(), StoreError>;

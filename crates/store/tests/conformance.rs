@@ -9,10 +9,13 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-mod support {
-    pub mod pgbouncer;
-}
-use support::pgbouncer::PgBouncer;
+#[path = "support/pgbouncer.rs"]
+mod pgbouncer;
+use pgbouncer::PgBouncer;
+
+#[path = "conformance/agents.rs"]
+mod agents;
+use agents::*;
 
 async fn sqlite() -> (SqliteStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fa-store-{}", Uuid::now_v7().simple()));
@@ -124,7 +127,33 @@ macro_rules! conformance {
             }
         )*
     };
+    // Suites that only run on direct connections: migrations take a session-level advisory lock,
+    // which a transaction-mode pooler hands to whichever server connection is free (the unlock can
+    // land on another one and the next lock then waits forever). Production migrates through
+    // DATABASE_DIRECT_URL for this reason.
+    (direct: $($suite:ident),* $(,)?) => {
+        $(
+            mod $suite {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let (store, dir) = super::sqlite().await;
+                    super::$suite(&store).await;
+                    freeagentics_store::Store::close(&store).await;
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some((store, name)) = super::postgres().await else { return };
+                    super::$suite(&store).await;
+                    super::drop_postgres(store, name).await;
+                }
+            }
+        )*
+    };
 }
+
+conformance!(direct: migrations_revert_and_reapply, every_migration_reverts_and_reapplies);
 
 conformance!(
     users_round_trip,
@@ -133,8 +162,11 @@ conformance!(
     updates_are_versioned,
     refresh_tokens_rotate_once,
     audit_events_list_and_filter,
-    migrations_revert_and_reapply,
     concurrent_writes_all_succeed,
+    agents_round_trip_with_their_events,
+    agents_list_with_every_filter,
+    steps_are_versioned_and_history_is_bounded,
+    idempotency_keys_claim_replay_and_expire,
 );
 
 fn new_user(name: &str) -> NewUser {

@@ -5,6 +5,10 @@ use axum::http::header;
 use freeagentics_core::ValidationErrors;
 use serde::de::DeserializeOwned;
 
+/// A route's own body limit, left in the request by the stack (only routes whose policy has one).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestBodyLimit(pub usize);
+
 /// Input-specific rules run after deserialisation (lengths, formats, ranges).
 pub trait Validate {
     fn validate(&self) -> Result<(), ValidationErrors>;
@@ -34,7 +38,8 @@ async fn read_json<T: DeserializeOwned>(req: Request, state: &AppState) -> Resul
     if !is_json(content_type) {
         return Err(ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned()));
     }
-    let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
+    let limit = req.extensions().get::<RequestBodyLimit>().map_or(state.config.max_body_bytes, |l| l.0);
+    let body = read_body(req.into_body(), limit).await?;
     parse(&body)
 }
 

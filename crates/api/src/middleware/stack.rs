@@ -21,7 +21,7 @@
 use crate::middleware::cors::Cors;
 use crate::middleware::observe::Observation;
 use crate::middleware::{admission, maintenance, problem, rate_limit, security_headers};
-use crate::policy::{Route, RouteKind, RouteTable};
+use crate::policy::{BodyLimit, Route, RouteKind, RouteTable};
 use crate::{ApiError, AppState};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode, header};
@@ -105,7 +105,17 @@ where
             return StackFuture::ready(ending.finish(refusal));
         }
         let deadline = Deadline { after: state.config.request_timeout, retry_after: state.config.retry_after };
-        let limit = state.config.max_body_bytes;
+        let operation = ending.route.operation(&ending.method).map(|(operation, _)| *operation);
+        let mut request = request;
+        let limit = match operation.map(|op| op.body) {
+            Some(BodyLimit::Inference) => {
+                let limit = state.config.inference_max_body_bytes;
+                // the one route family with its own limit tells `ValidJson` so
+                request.extensions_mut().insert(crate::extract::RequestBodyLimit(limit));
+                limit
+            }
+            _ => state.config.max_body_bytes,
+        };
         if let Some(length) = declared_length(&request).filter(|length| *length > limit) {
             let too_large = ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
             if length > limit.saturating_mul(DRAIN_FACTOR) {
@@ -121,7 +131,6 @@ where
         }
 
         let class = ending.route.limit_class(&ending.method).filter(|_| state.rate_limits.enabled);
-        let operation = ending.route.operation(&ending.method).map(|(operation, _)| *operation);
         let checks = operation.filter(admission::has_checks);
         if class.is_none() && checks.is_none() {
             // the common path for probes: straight to the router, nothing to await first

@@ -13,9 +13,6 @@ pub const INFERENCE_DURATION_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005,
 /// Seconds; the cache's staleness bound is about one.
 pub const CACHE_LAG_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
-pub const FORMATION_STRATEGIES: [&str; 3] = ["greedy", "optimal", "hierarchical"];
-pub const FORMATION_OUTCOMES: [&str; 3] = ["success", "partial", "failure"];
-
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the global recorder once per process and returns its handle; later calls (several
@@ -92,46 +89,37 @@ fn describe_all() {
     );
     describe_gauge!("freeagentics_cache_local_entries", "Entries in a cache's in-process layer");
     describe_gauge!("freeagentics_cache_local_weight_bytes", "Serialised bytes held by a cache's in-process layer");
-    describe_gauge!("freeagentics_active_connections", "Open WebSocket connections");
     describe_counter!("freeagentics_user_registrations_total", "Accounts registered");
     describe_counter!("freeagentics_logins_total", "Login attempts by outcome");
     describe_counter!("freeagentics_token_refreshes_total", "Refresh-token exchanges by outcome");
-    describe_counter!("freeagentics_agent_interactions_total", "Agent inference steps");
+    describe_counter!("freeagentics_agent_interactions_total", "Agent steps, by template");
+    describe_gauge!("freeagentics_agents", "Agents by status (a total over every replica, refreshed every 15 s)");
     describe_histogram!("freeagentics_inference_duration_seconds", Unit::Seconds, "Active-inference step time");
-    describe_counter!("freeagentics_coalition_formations_total", "Coalition formation runs by strategy and outcome");
-    describe_counter!("freeagentics_events_published_total", "Real-time events published, by topic kind");
 }
 
 /// Series that must exist from the first scrape, at zero (issue #4: panels and alerts always have
-/// a series; the features that count them fill them in).
+/// a series once their feature is built). Features not built yet register nothing: WebSocket
+/// connections, published events and coalition formation runs appear with their features.
 pub fn register_baseline(version: &str, git_sha: &str) {
     gauge!("freeagentics_build_info", "version" => version.to_owned(), "git_sha" => git_sha.to_owned()).set(1.0);
     gauge!("http_requests_in_flight").set(0.0);
     gauge!("freeagentics_maintenance_mode").set(0.0);
-    gauge!("freeagentics_active_connections").set(0.0);
     gauge!("freeagentics_rate_limit_fallback_active").set(0.0);
     counter!("freeagentics_db_pool_acquire_timeouts_total").absolute(0);
     counter!("freeagentics_redis_errors_total").absolute(0);
     counter!("freeagentics_user_registrations_total").absolute(0);
-    counter!("freeagentics_agent_interactions_total").absolute(0);
+    for template in ["basic-explorer", "goal-optimizer", "pattern-predictor", "gmn_agent"] {
+        counter!("freeagentics_agent_interactions_total", "template" => template).absolute(0);
+    }
     for outcome in ["success", "failure", "throttled"] {
         counter!("freeagentics_logins_total", "outcome" => outcome).absolute(0);
     }
     for outcome in ["success", "reuse_detected", "invalid"] {
         counter!("freeagentics_token_refreshes_total", "outcome" => outcome).absolute(0);
     }
-    for cache in ["principal", "denylist"] {
+    for cache in ["principal", "denylist", "agent"] {
         for result in freeagentics_shared_state::cache::Outcome::ALL {
             counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
-        }
-    }
-    for topic_kind in ["agent", "coalition", "system"] {
-        counter!("freeagentics_events_published_total", "topic_kind" => topic_kind).absolute(0);
-    }
-    for strategy in FORMATION_STRATEGIES {
-        for outcome in FORMATION_OUTCOMES {
-            counter!("freeagentics_coalition_formations_total", "strategy" => strategy, "outcome" => outcome)
-                .absolute(0);
         }
     }
 }

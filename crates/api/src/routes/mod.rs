@@ -1,7 +1,10 @@
 //! Handlers, one file per resource.
+pub mod agent_steps;
+pub mod agents;
 pub mod audit_events;
 pub mod auth;
 pub mod health;
+pub mod inference;
 pub mod metrics;
 pub mod users;
 pub mod views;

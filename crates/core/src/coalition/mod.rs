@@ -12,7 +12,9 @@ pub use membership::{
     JoinError, JoinPlan, JoinTarget, Joiner, LeavePlan, Member, MembershipError, RoleChangePlan, check_join,
     elect_leader, plan_leave, plan_role_change,
 };
-pub use objective::{Objective, missing_capabilities, validate_objective};
+pub use objective::{
+    Objective, missing_capabilities, validate_capability, validate_objective, validate_required_capabilities,
+};
 pub use role::MemberRole;
 pub use scores::{PerformanceInputs, cohesion_score, performance_score};
 pub use status::{CoalitionStatus, StatusTransitionError, status_after_member_left, status_after_objectives_changed};

@@ -1,0 +1,11 @@
+//! Agents: the compiled-model cache and the inference engine behind the agents API, the views
+//! clients (and the event stream) see, and the outbox events of each change. Handlers are in
+//! `routes/agents.rs` and `routes/agent_steps.rs`; the status machine is in `freeagentics_core`.
+pub mod engine;
+pub mod events;
+pub mod models;
+pub mod view;
+
+pub use engine::{Engine, EngineError, InferenceSettings};
+pub use models::{ModelDefinition, model_key};
+pub use view::AgentView;

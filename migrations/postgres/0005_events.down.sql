@@ -1,0 +1,2 @@
+drop sequence events_seq_seq;
+drop table events;

@@ -1,0 +1,2 @@
+drop table agent_steps;
+drop table agents;
