@@ -9,18 +9,11 @@ pub enum LimitClass {
     Refresh,
     Writes,
     Reads,
-    WsConnect,
 }
 
 impl LimitClass {
-    pub const ALL: [LimitClass; 6] = [
-        LimitClass::Login,
-        LimitClass::Register,
-        LimitClass::Refresh,
-        LimitClass::Writes,
-        LimitClass::Reads,
-        LimitClass::WsConnect,
-    ];
+    pub const ALL: [LimitClass; 5] =
+        [LimitClass::Login, LimitClass::Register, LimitClass::Refresh, LimitClass::Writes, LimitClass::Reads];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,7 +22,6 @@ impl LimitClass {
             LimitClass::Refresh => "refresh",
             LimitClass::Writes => "writes",
             LimitClass::Reads => "reads",
-            LimitClass::WsConnect => "ws_connect",
         }
     }
 
@@ -77,7 +69,6 @@ pub struct RateLimits {
     pub refresh: ClassLimit,
     pub writes: ClassLimit,
     pub reads: ClassLimit,
-    pub ws_connect: ClassLimit,
 }
 
 impl Default for RateLimits {
@@ -89,7 +80,6 @@ impl Default for RateLimits {
             refresh: ClassLimit::new(10, 30, 60),
             writes: ClassLimit::new(20, 100, 60),
             reads: ClassLimit::new(60, 300, 60),
-            ws_connect: ClassLimit::new(50, 200, 60),
         }
     }
 }
@@ -102,7 +92,6 @@ impl RateLimits {
             LimitClass::Refresh => self.refresh,
             LimitClass::Writes => self.writes,
             LimitClass::Reads => self.reads,
-            LimitClass::WsConnect => self.ws_connect,
         }
     }
 
@@ -113,7 +102,6 @@ impl RateLimits {
             LimitClass::Refresh => &mut self.refresh,
             LimitClass::Writes => &mut self.writes,
             LimitClass::Reads => &mut self.reads,
-            LimitClass::WsConnect => &mut self.ws_connect,
         }
     }
 }

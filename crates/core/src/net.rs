@@ -1,50 +1,25 @@
 //! Trusted proxies and client addresses (ASVS 4.1.3: believe `X-Forwarded-For` only from our own hops).
+use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// An address or CIDR block whose `X-Forwarded-For` we believe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrustedProxy {
-    pub network: IpAddr,
-    pub prefix: u8,
-}
+pub struct TrustedProxy(IpNet);
 
 impl TrustedProxy {
-    /// `10.0.0.0/8`, `192.168.1.10`, `::1`, `fd00::/8`.
+    /// `10.0.0.0/8`, `192.168.1.10`, `::1`, `fd00::/8`. A bare address is a block of one.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let (addr, prefix) = match raw.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (raw, None),
-        };
-        let network: IpAddr = addr.parse().map_err(|_| format!("`{raw}` is not an IP address or CIDR block"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{raw}` has an invalid prefix length"))?,
-        };
-        Ok(TrustedProxy { network, prefix })
+        if raw.contains('/') {
+            raw.parse::<IpNet>().map(TrustedProxy).map_err(|_| format!("`{raw}` is not a valid CIDR block"))
+        } else {
+            let address: IpAddr = raw.parse().map_err(|_| format!("`{raw}` is not an IP address or CIDR block"))?;
+            Ok(TrustedProxy(IpNet::from(address)))
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                masked(u128::from(u32::from(net)), 32, self.prefix)
-                    == masked(u128::from(u32::from(ip)), 32, self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked(u128::from(net), 128, self.prefix) == masked(u128::from(ip), 128, self.prefix)
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical(ip))
     }
-}
-
-fn masked(value: u128, bits: u8, prefix: u8) -> u128 {
-    if prefix == 0 { 0 } else { value >> (bits - prefix) }
 }
 
 /// IPv4-mapped IPv6 (`::ffff:10.0.0.1`, what dual-stack sockets report) compares as IPv4.

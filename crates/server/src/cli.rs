@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP and WebSocket server (the default).
+    /// Run the HTTP server (the default).
     Serve,
     /// Database schema migrations (the runbook's `alembic` commands).
     Migrate {

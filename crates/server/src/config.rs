@@ -3,7 +3,7 @@
 //! Secrets are `SecretString`: `Debug` prints `[REDACTED]`, and nothing else ever prints them.
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
-use freeagentics_api::limits::ClassLimit;
+use freeagentics_api::limits::{ClassLimit, LimitClass};
 use freeagentics_core::net::TrustedProxy;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -114,7 +114,6 @@ pub struct Config {
     pub rate_limit_refresh: Option<String>,
     pub rate_limit_writes: Option<String>,
     pub rate_limit_reads: Option<String>,
-    pub rate_limit_ws_connect: Option<String>,
     pub login_throttle_account_ip_failures: u32,
     pub login_throttle_ip_failures: u32,
     pub login_throttle_account_failures: u32,
@@ -201,7 +200,6 @@ impl Default for Config {
             rate_limit_refresh: None,
             rate_limit_writes: None,
             rate_limit_reads: None,
-            rate_limit_ws_connect: None,
             login_throttle_account_ip_failures: 5,
             login_throttle_ip_failures: 20,
             login_throttle_account_failures: 100,
@@ -331,14 +329,13 @@ impl Config {
     }
 
     /// `(class, RATE_LIMIT_<CLASS> value)` for each rate-limit class.
-    pub fn rate_limit_specs(&self) -> [(&'static str, Option<&str>); 6] {
+    pub fn rate_limit_specs(&self) -> [(LimitClass, Option<&str>); 5] {
         [
-            ("login", self.rate_limit_login.as_deref()),
-            ("register", self.rate_limit_register.as_deref()),
-            ("refresh", self.rate_limit_refresh.as_deref()),
-            ("writes", self.rate_limit_writes.as_deref()),
-            ("reads", self.rate_limit_reads.as_deref()),
-            ("ws_connect", self.rate_limit_ws_connect.as_deref()),
+            (LimitClass::Login, self.rate_limit_login.as_deref()),
+            (LimitClass::Register, self.rate_limit_register.as_deref()),
+            (LimitClass::Refresh, self.rate_limit_refresh.as_deref()),
+            (LimitClass::Writes, self.rate_limit_writes.as_deref()),
+            (LimitClass::Reads, self.rate_limit_reads.as_deref()),
         ]
     }
 
@@ -579,11 +576,11 @@ impl Config {
             self.password_hash_concurrency <= 64,
             "PASSWORD_HASH_CONCURRENCY: must be 0 (one thread per CPU) to 64",
         );
-        for (name, spec) in self.rate_limit_specs() {
+        for (class, spec) in self.rate_limit_specs() {
             if let Some(spec) = spec
                 && let Err(message) = ClassLimit::parse(spec)
             {
-                errors.push(format!("RATE_LIMIT_{}: {message}", name.to_ascii_uppercase()));
+                errors.push(format!("RATE_LIMIT_{}: {message}", class.as_str().to_ascii_uppercase()));
             }
         }
         check(

@@ -81,14 +81,7 @@ pub fn rate_limits(config: &Config) -> RateLimits {
     let mut limits = RateLimits { enabled: config.rate_limit_enabled, ..RateLimits::default() };
     for (class, spec) in config.rate_limit_specs() {
         let Some(limit) = spec.and_then(|s| ClassLimit::parse(s).ok()) else { continue };
-        match class {
-            "login" => limits.login = limit,
-            "register" => limits.register = limit,
-            "refresh" => limits.refresh = limit,
-            "writes" => limits.writes = limit,
-            "reads" => limits.reads = limit,
-            _ => limits.ws_connect = limit,
-        }
+        *limits.get_mut(class) = limit;
     }
     if !limits.enabled {
         tracing::warn!("RATE_LIMIT_ENABLED=false: requests are not rate limited (login throttling still applies)");

@@ -79,12 +79,29 @@ pub async fn connect_sqlite(options: &SqliteOptions) -> Result<SqliteStore, Stor
     Ok(SqliteStore::new(write, read, 1 + options.read_connections.max(1)))
 }
 
-/// sqlx echoes the URL in some parse errors; never let a password reach a log line.
+/// sqlx echoes the URL in some parse errors; never let a password reach a log line. A URL that
+/// parses keeps its user and loses its password; one that does not parse (sqlx's complaint may be
+/// exactly that) loses everything between the scheme and the `@`.
 fn redact(message: &str) -> String {
-    match (message.find("://"), message.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &message[..scheme], &message[at..]),
-        _ => message.to_owned(),
-    }
+    let words: Vec<String> = message
+        .split(' ')
+        .map(|word| {
+            let Some((scheme, rest)) = word.split_once("://") else { return word.to_owned() };
+            match url::Url::parse(word) {
+                Ok(mut parsed) if parsed.password().is_some() => {
+                    // only URLs that can have a password get here, so setting it cannot fail
+                    let _ = parsed.set_password(Some("***"));
+                    parsed.to_string()
+                }
+                Ok(_) => word.to_owned(),
+                Err(_) => match rest.rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://***@{host}"),
+                    None => word.to_owned(),
+                },
+            }
+        })
+        .collect();
+    words.join(" ")
 }
 
 #[cfg(test)]
@@ -141,7 +158,9 @@ mod tests {
 
     #[test]
     fn passwords_in_urls_are_redacted() {
-        assert_eq!(redact("bad url postgres://u:hunter2@db/fa"), "bad url postgres://***@db/fa");
+        assert_eq!(redact("bad url postgres://u:hunter2@db/fa"), "bad url postgres://u:***@db/fa");
+        assert_eq!(redact("port postgres://u:p%40ss@db:99999/fa"), "port postgres://***@db:99999/fa");
+        assert_eq!(redact("postgres://u@db/fa has no password"), "postgres://u@db/fa has no password");
         assert_eq!(redact("no url here"), "no url here");
     }
 }
