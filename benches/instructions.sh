@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per `GET /health` request, counted by callgrind: the service through its full
-# middleware stack and the bare axum handler. Unlike requests/s, the count does not depend on what
+# middleware stack and the bare axum handler; and per authenticated `GET /api/v1/auth/me` (token
+# check, denylist, principal from the cache). Unlike requests/s, the count does not depend on what
 # else the machine is doing, so it shows a change to the stack even where load runs are too noisy.
 #
 #   benches/instructions.sh [--seconds 5]
@@ -35,18 +36,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# count NAME PORT COMMAND... → "NAME: N instructions/request (R requests)"
+# count NAME PORT URL_PATH COMMAND... → "NAME: N instructions/request (R requests)"; a path other
+# than /health is requested with the token of an account registered first
 count() {
-  local name=$1 port=$2; shift 2
+  local name=$1 port=$2 path=$3; shift 3
   env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$port" SQLITE_PATH="$WORK/$name.db" DATA_DIR="$WORK" \
     RATE_LIMIT_ENABLED=false LOG_LEVEL=warn \
     valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.%p.out" "$@" >"$WORK/$name.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
-  wrk -t1 -c4 -d2s "http://127.0.0.1:$port/health" >/dev/null
+  local auth=()
+  if [ "$path" != /health ]; then
+    local token
+    token=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/auth/register" -H 'content-type: application/json' \
+      -d '{"username":"bench","email":"bench@example.com","password":"a sturdy passphrase"}' \
+      | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    auth=(-H "Authorization: Bearer $token")
+  fi
+  wrk -t1 -c4 -d2s "${auth[@]}" "http://127.0.0.1:$port$path" >/dev/null
   callgrind_control --zero "$PID" >/dev/null 2>&1
   local requests
-  requests=$(wrk -t1 -c4 -d"${SECONDS_RUN}s" "http://127.0.0.1:$port/health" | awk '/requests in/ {print $1}')
+  requests=$(wrk -t1 -c4 -d"${SECONDS_RUN}s" "${auth[@]}" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
   callgrind_control --dump "$PID" >/dev/null 2>&1
   sleep 1
   local total
@@ -56,5 +66,6 @@ count() {
   echo "$name: $((total / requests)) instructions/request ($requests requests)"
 }
 
-count bare 18101 "$TARGET_DIR/release/examples/bare-health"
-count service 18100 "$TARGET_DIR/release/freeagentics" serve
+count bare 18101 /health "$TARGET_DIR/release/examples/bare-health"
+count service 18100 /health "$TARGET_DIR/release/freeagentics" serve
+count service-auth-me 18102 /api/v1/auth/me "$TARGET_DIR/release/freeagentics" serve
