@@ -41,6 +41,8 @@ done
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 1; }
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin freeagentics --example bare-health
 SERVICE_BIN="$TARGET_DIR/release/freeagentics"
@@ -79,18 +81,7 @@ wait_up $BARE
 [ -z "$AGAINST" ] || wait_up $OTHER
 sleep 1
 
-rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
-# wrk --latency output → "req/s p50 p99 non-2xx requests"
-summarise() {
-  awk '
-    /Requests\/sec/ {rps=$2}
-    /^ +50%/ {p50=$2}
-    /^ +99%/ {p99=$2}
-    /Non-2xx/ {errors=$NF}
-    / requests in / {requests=$1}
-    END {printf "%s %s %s %s %s\n", rps, p50, p99, (errors == "" ? 0 : errors), requests}'
-}
 
 # CPU time a process has used (user + system), in clock ticks
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -115,8 +106,6 @@ for _ in $(seq 1 "$ROUNDS"); do
   measured "$SERVICE_PID" "$WORK/service.cpu" "http://$SERVICE/health" >>"$WORK/service.rounds"
   [ -z "$AGAINST" ] || measured "$OTHER_PID" "$WORK/other.cpu" "http://$OTHER/health" >>"$WORK/other.rounds"
 done
-# the round with the median requests/s (lines are "req/s p50 p99 non-2xx requests")
-median_round() { sort -n -k1,1 "$1" | awk '{line[NR] = $0} END {print line[int((NR + 1) / 2)]}'; }
 read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR _ < <(median_round "$WORK/bare.rounds")
 read -r SVC_RPS SVC_P50 SVC_P99 SVC_ERR _ < <(median_round "$WORK/service.rounds")
 ROUND_RATIOS=$(paste -d' ' "$WORK/service.rounds" "$WORK/bare.rounds" | awk '{printf "%s%.0f %%", (NR > 1 ? ", " : ""), 100 * $1 / $6}')
@@ -147,7 +136,6 @@ wait $LOGINS
 read -r CONC_RPS CONC_P50 CONC_P99 CONC_ERR _ < <(summarise <"$WORK/logins.txt")
 PEAK_SERVICE=$(rss_mib $SERVICE_PID)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f %%", 100 * a / b}'; }
 
 cat <<MD
 Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency on loopback; /health rows: median of $ROUNDS alternating rounds.

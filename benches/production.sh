@@ -45,6 +45,8 @@ for tool in wrk pgbench psql redis-cli curl; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin freeagentics --example bare-health --example mixed-load
 SERVICE_BIN="$TARGET_DIR/release/freeagentics"
@@ -127,15 +129,6 @@ UNCACHED_AGENT=$(agent "$UNCACHED" "$UNCACHED_TOKEN")
 [[ "$CACHED_AGENT" =~ ^[0-9a-f-]{36}$ && "$UNCACHED_AGENT" =~ ^[0-9a-f-]{36}$ ]] \
   || { echo "could not create the agents to read: '$CACHED_AGENT' '$UNCACHED_AGENT'" >&2; exit 1; }
 
-# wrk --latency output → "req/s p50 p99 non-2xx"
-summarise() {
-  awk '
-    /Requests\/sec/ {rps=$2}
-    /^ +50%/ {p50=$2}
-    /^ +99%/ {p99=$2}
-    /Non-2xx/ {errors=$NF}
-    END {printf "%s %s %s %s\n", rps, p50, p99, (errors == "" ? 0 : errors)}'
-}
 run_wrk() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | summarise; }
 
 # pgbench -S on a scale-1 database of its own: "tps"
@@ -195,7 +188,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $CACHED_TOKEN"
 wrk.body = '$AGENT_BODY'
 LUA
-read -r CREATE_RPS CREATE_P50 CREATE_P99 CREATE_ERR < <(costed create -s "$WORK/create.lua" "http://$CACHED/api/v1/agents")
+read -r CREATE_RPS CREATE_P50 CREATE_P99 CREATE_ERR _ < <(costed create -s "$WORK/create.lua" "http://$CACHED/api/v1/agents")
 
 # 3. steps: --agents active grid explorers
 for _ in $(seq 1 "$AGENTS"); do
@@ -228,10 +221,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $CACHED_TOKEN"
 LUA
 cat "$WORK/step-headers.lua" "$WORK/step.lua" >"$WORK/steps.lua"
-read -r STEP_RPS STEP_P50 STEP_P99 STEP_ERR < <(costed step -s "$WORK/steps.lua" "http://$CACHED" -- "$WORK/agents.txt" "$THREADS")
+read -r STEP_RPS STEP_P50 STEP_P99 STEP_ERR _ < <(costed step -s "$WORK/steps.lua" "http://$CACHED" -- "$WORK/agents.txt" "$THREADS")
 
 # 4. a fixed rate of mixed requests
-rss_mib() { awk -v key="$2" '$1 == key":" {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 RSS_BEFORE=$(rss_mib "$CACHED_PID" VmRSS)
 # VmHWM would include the closed-loop runs above; sample VmRSS during this load instead
 while :; do rss_mib "$CACHED_PID" VmRSS; echo; sleep 0.25; done >"$WORK/rss.samples" &
@@ -244,14 +236,12 @@ RSS_UNDER_LOAD=$(sort -n "$WORK/rss.samples" | tail -n 1)
 RSS_PEAK=$(rss_mib "$CACHED_PID" VmHWM)
 ACHIEVED=$(awk '$1 == "achieved" {print $2}' "$WORK/mixed.txt")
 
-median() { sort -n -k1,1 "$1" | awk '{line[NR] = $0} END {print line[int((NR + 1) / 2)]}'; }
-read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR < <(median "$WORK/bare.rounds")
-read -r MEC_RPS MEC_P50 MEC_P99 MEC_ERR < <(median "$WORK/me-cached.rounds")
-read -r MEU_RPS MEU_P50 MEU_P99 MEU_ERR < <(median "$WORK/me-uncached.rounds")
-read -r AGC_RPS AGC_P50 AGC_P99 AGC_ERR < <(median "$WORK/agent-cached.rounds")
-read -r AGU_RPS AGU_P50 AGU_P99 AGU_ERR < <(median "$WORK/agent-uncached.rounds")
-read -r PGB_TPS < <(median "$WORK/pgbench.rounds")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f %%", 100 * a / b}'; }
+read -r BARE_RPS BARE_P50 BARE_P99 BARE_ERR _ < <(median_round "$WORK/bare.rounds")
+read -r MEC_RPS MEC_P50 MEC_P99 MEC_ERR _ < <(median_round "$WORK/me-cached.rounds")
+read -r MEU_RPS MEU_P50 MEU_P99 MEU_ERR _ < <(median_round "$WORK/me-uncached.rounds")
+read -r AGC_RPS AGC_P50 AGC_P99 AGC_ERR _ < <(median_round "$WORK/agent-cached.rounds")
+read -r AGU_RPS AGU_P50 AGU_P99 AGU_ERR _ < <(median_round "$WORK/agent-uncached.rounds")
+read -r PGB_TPS < <(median_round "$WORK/pgbench.rounds")
 steps_on() { grep -c . "$WORK/agents.txt"; }
 
 cat <<MD

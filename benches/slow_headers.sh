@@ -49,6 +49,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$NEEDED" ]; then
 fi
 
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin freeagentics --example slow-headers
 SERVICE_BIN=${SERVICE_BIN:-$TARGET_DIR/release/freeagentics}
@@ -72,25 +74,15 @@ for _ in $(seq 1 100); do curl -sf "http://$SERVICE/health" >/dev/null && break;
 curl -sf "http://$SERVICE/health" >/dev/null || { echo "the service did not start:" >&2; cat "$WORK/service.log" >&2; exit 1; }
 sleep 1
 
-rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # descriptors the service holds; sockets are most of them
 fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
-# wrk --latency output → "req/s p50 p99 non-2xx"
-summarise() {
-  awk '
-    /Requests\/sec/ {rps=$2}
-    /^ +50%/ {p50=$2}
-    /^ +99%/ {p99=$2}
-    /Non-2xx/ {errors=$NF}
-    END {printf "%s %s %s %s\n", rps, p50, p99, (errors == "" ? 0 : errors)}'
-}
 run_wrk() { wrk -t1 -c16 -d"$WRK_DURATION" --latency "http://$SERVICE/health" | summarise; }
 # a counter of the service's exposition, 0 when absent (an older build)
 metric() { curl -sf "http://$SERVICE/metrics" | awk -v s="$1" 'index($0, s " ") == 1 {print $2; found=1} END {if (!found) print 0}'; }
 
 IDLE_RSS=$(rss_mib $SERVICE_PID)
 IDLE_FDS=$(fds $SERVICE_PID)
-read -r BASE_RPS BASE_P50 BASE_P99 BASE_ERR < <(run_wrk)
+read -r BASE_RPS BASE_P50 BASE_P99 BASE_ERR _ < <(run_wrk)
 HEADER_TIMEOUTS_BEFORE=$(metric 'freeagentics_http_connection_timeouts_total{listener="main",kind="header"}')
 
 "$FLOOD_BIN" --addr $SERVICE --connections "$CONNECTIONS" --interval "$INTERVAL" --duration "$ATTACK" \
@@ -110,7 +102,7 @@ run_wrk >"$WORK/attack.wrk" &
 WRK_PID=$!
 while kill -0 $WRK_PID 2>/dev/null; do sleep 1; sample; done
 wait $WRK_PID
-read -r ATT_RPS ATT_P50 ATT_P99 ATT_ERR <"$WORK/attack.wrk"
+read -r ATT_RPS ATT_P50 ATT_P99 ATT_ERR _ <"$WORK/attack.wrk"
 while kill -0 $FLOOD_PID 2>/dev/null; do sleep 1; sample; done
 wait $FLOOD_PID || { echo "the flood client failed:" >&2; cat "$WORK/flood.err" >&2; exit 1; }
 FLOOD=$(cat "$WORK/flood.txt")

@@ -95,27 +95,12 @@ async fn drop_postgres(store: PgStore, name: String) {
     admin.close().await;
 }
 
-/// Runs `$suite` on both backends.
+/// Runs `$suite` on SQLite, PostgreSQL and PostgreSQL through PgBouncer in transaction mode.
 macro_rules! conformance {
     ($($suite:ident),* $(,)?) => {
         $(
             mod $suite {
-                use freeagentics_store::Store as _;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let (store, dir) = super::sqlite().await;
-                    super::$suite(&store).await;
-                    store.close().await;
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some((store, name)) = super::postgres().await else { return };
-                    super::$suite(&store).await;
-                    super::drop_postgres(store, name).await;
-                }
+                conformance!(@direct $suite);
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn pgbouncer() {
@@ -134,22 +119,27 @@ macro_rules! conformance {
     (direct: $($suite:ident),* $(,)?) => {
         $(
             mod $suite {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let (store, dir) = super::sqlite().await;
-                    super::$suite(&store).await;
-                    freeagentics_store::Store::close(&store).await;
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some((store, name)) = super::postgres().await else { return };
-                    super::$suite(&store).await;
-                    super::drop_postgres(store, name).await;
-                }
+                conformance!(@direct $suite);
             }
         )*
+    };
+    (@direct $suite:ident) => {
+        use freeagentics_store::Store as _;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            let (store, dir) = super::sqlite().await;
+            super::$suite(&store).await;
+            store.close().await;
+            let _ = std::fs::remove_dir_all(dir);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            let Some((store, name)) = super::postgres().await else { return };
+            super::$suite(&store).await;
+            super::drop_postgres(store, name).await;
+        }
     };
 }
 
