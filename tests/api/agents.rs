@@ -317,6 +317,18 @@ both_backends! {
         for bad in ["limit=0", "limit=101", "status=asleep", "cursor=short", "name_prefix="] {
             problem(app.get_as(&format!("/api/v1/agents?{bad}"), &owner.access).await, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
+        // text filters: 100 characters at most, and no control characters (PostgreSQL cannot even
+        // compare text holding a NUL): 422 naming the parameter, never a store error
+        let prefix = "é".repeat(100);
+        assert_eq!(count(format!("/api/v1/agents?name_prefix={prefix}")).await, 0);
+        for (bad, field) in [
+            (format!("name_prefix={prefix}e"), "name_prefix"),
+            ("name_prefix=a%00b".to_owned(), "name_prefix"),
+            ("template=basic%1Fexplorer".to_owned(), "template"),
+        ] {
+            let refused = problem(app.get_as(&format!("/api/v1/agents?{bad}"), &owner.access).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(refused["errors"][0]["field"], field, "{bad}: {refused}");
+        }
     }
 
     async fn create_and_step_honour_idempotency_keys(app) {

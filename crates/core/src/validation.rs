@@ -60,6 +60,19 @@ pub fn check_unit_interval(value: f64) -> Result<(), String> {
     }
 }
 
+/// A text filter from a query string: 1 to `max` characters and no control characters (nothing
+/// stored can contain them, and PostgreSQL cannot compare text with a NUL in it at all).
+pub fn check_filter_text(value: &str, max: usize) -> Result<(), String> {
+    let chars = value.chars().count();
+    if chars == 0 || chars > max {
+        return Err(format!("must be 1 to {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(())
+}
+
 /// Joins a field path: `field_path("objectives[2]", "priority")` is `objectives[2].priority`, and an
 /// empty prefix leaves the name alone.
 pub fn field_path(prefix: &str, name: &str) -> String {
@@ -75,6 +88,16 @@ impl From<FieldError> for ValidationErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_text_is_visible_and_bounded() {
+        assert!(check_filter_text("explorer", 100).is_ok());
+        assert!(check_filter_text(&"é".repeat(100), 100).is_ok(), "characters, not bytes");
+        assert!(check_filter_text(&"a".repeat(101), 100).is_err());
+        assert!(check_filter_text("", 100).is_err());
+        assert!(check_filter_text("nul\0byte", 100).is_err());
+        assert!(check_filter_text("c1\u{88}", 100).is_err());
+    }
 
     #[test]
     fn unit_interval_edges() {

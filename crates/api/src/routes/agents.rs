@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use freeagentics_core::agent::{PARAMETERS_MAX_BYTES, validate_capabilities, validate_name};
+use freeagentics_core::validation::check_filter_text;
 use freeagentics_core::{AgentStatus, Permission, ValidationErrors, new_id};
 use freeagentics_inference::AgentState;
 use freeagentics_store::{Agent, AgentChange, AgentQuery, NewAgent, StoreError};
@@ -144,11 +145,11 @@ impl Validate for StatusRequest {
 pub struct ListAgentsQuery {
     #[param(value_type = Option<crate::agents::view::AgentStatusName>)]
     pub status: Option<AgentStatus>,
-    #[param(max_length = 100)]
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub template: Option<String>,
     pub owner_id: Option<Uuid>,
     /// Agents whose name starts with this (case-sensitive).
-    #[param(min_length = 1, max_length = 100)]
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name_prefix: Option<String>,
     /// Items per page.
     #[param(minimum = 1, maximum = 100, default = 20)]
@@ -162,11 +163,11 @@ impl Validate for ListAgentsQuery {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         PageParams { limit: self.limit, cursor: self.cursor.clone() }.check(&mut errors);
-        if self.template.as_ref().is_some_and(|t| t.len() > 100) {
-            errors.add("template", "must be at most 100 characters");
+        if let Some(template) = &self.template {
+            errors.check("template", check_filter_text(template, 100));
         }
-        if self.name_prefix.as_ref().is_some_and(|p| p.is_empty() || p.chars().count() > 100) {
-            errors.add("name_prefix", "must be 1 to 100 characters");
+        if let Some(prefix) = &self.name_prefix {
+            errors.check("name_prefix", check_filter_text(prefix, 100));
         }
         errors.into_result()
     }

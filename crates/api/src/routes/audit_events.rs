@@ -4,6 +4,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use freeagentics_core::ValidationErrors;
+use freeagentics_core::validation::check_filter_text;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// e.g. `login_failure`, `refresh_reuse_detected`, `role_change`.
-    #[param(max_length = 64)]
+    #[param(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub kind: Option<String>,
     pub user_id: Option<Uuid>,
     /// Items per page.
@@ -29,8 +30,8 @@ impl Validate for AuditQuery {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         PageParams { limit: self.limit, cursor: self.cursor.clone() }.check(&mut errors);
-        if self.kind.as_ref().is_some_and(|k| k.len() > 64) {
-            errors.add("kind", "must be at most 64 characters");
+        if let Some(kind) = &self.kind {
+            errors.check("kind", check_filter_text(kind, 64));
         }
         errors.into_result()
     }
