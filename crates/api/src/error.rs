@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use freeagentics_core::{FieldError, ValidationErrors};
 use freeagentics_store::StoreError;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -249,5 +250,46 @@ impl From<StoreError> for ApiError {
             }
             other @ StoreError::Other(_) => ApiError::Internal(anyhow::Error::new(other)),
         }
+    }
+}
+
+/// A load the two-level cache shared between concurrent waiters failed for all of them with one
+/// error: each gets the answer its kind calls for (503 for an outage, not 500), as if it were its own.
+impl From<Arc<StoreError>> for ApiError {
+    fn from(error: Arc<StoreError>) -> Self {
+        let owned = match Arc::try_unwrap(error) {
+            Ok(error) => error,
+            Err(shared) => match &*shared {
+                StoreError::NotFound => StoreError::NotFound,
+                StoreError::Conflict { constraint } => StoreError::Conflict { constraint: constraint.clone() },
+                StoreError::VersionMismatch => StoreError::VersionMismatch,
+                StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
+                StoreError::PoolExhausted => StoreError::PoolExhausted,
+                StoreError::InvalidValue(cause) => StoreError::InvalidValue(cause.clone()),
+                // the cause stays reachable through the shared error
+                StoreError::Other(_) => StoreError::Other(Box::new(shared)),
+            },
+        };
+        owned.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_store_failure_keeps_its_status() {
+        let outage = Arc::new(StoreError::Unavailable("connection refused".to_owned()));
+        let _other_waiter = Arc::clone(&outage);
+        assert!(matches!(ApiError::from(outage), ApiError::Unavailable { .. }), "503, not 500");
+        let missing = Arc::new(StoreError::NotFound);
+        let _other_waiter = Arc::clone(&missing);
+        assert!(matches!(ApiError::from(missing), ApiError::NotFound));
+        let broken = Arc::new(StoreError::other("disk on fire"));
+        let _other_waiter = Arc::clone(&broken);
+        let ApiError::Internal(cause) = ApiError::from(broken) else { panic!("500 for anything else") };
+        assert!(format!("{cause:#}").contains("disk on fire"), "the cause is kept: {cause:#}");
+        assert!(matches!(ApiError::from(Arc::new(StoreError::VersionMismatch)), ApiError::PreconditionFailed(_)));
     }
 }

@@ -3,13 +3,13 @@
 //! the same request gets that answer again (`Idempotent-Replayed: true`) without running twice; the
 //! same key with a different request is a 422; a retry while the first is still running waits for
 //! its answer. Answers of 5xx are not kept: the key can be used again.
+use crate::digest::sha256_hex;
 use crate::{ApiError, AppState};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use freeagentics_store::IdempotencyClaim;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -87,11 +87,8 @@ where
 }
 
 fn fingerprint(operation: &str, request: &impl Serialize) -> String {
-    let mut hash = Sha256::new();
-    hash.update(operation.as_bytes());
-    hash.update([0]);
-    hash.update(serde_json::to_vec(request).unwrap_or_default());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let request = serde_json::to_vec(request).unwrap_or_default();
+    sha256_hex(&[operation.as_bytes(), &request])
 }
 
 async fn run_and_keep<F, Fut>(state: &AppState, user: Uuid, key: &str, handle: F) -> Result<Response, ApiError>

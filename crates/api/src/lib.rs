@@ -8,6 +8,7 @@ pub mod auth;
 pub mod caches;
 pub mod config;
 pub mod cpu;
+pub mod digest;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

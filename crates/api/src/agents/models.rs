@@ -1,7 +1,7 @@
 //! What an agent's model is made from — a template and its parameters, or a GMN spec — and the key
 //! its compiled form is cached under.
+use crate::digest::sha256_hex;
 use freeagentics_inference::{CompiledModel, FieldError, Limits, Model, Settings, gmn, templates};
-use sha2::{Digest, Sha256};
 
 /// Template name of agents built from a GMN spec.
 pub const GMN_TEMPLATE: &str = "gmn_agent";
@@ -52,16 +52,10 @@ impl ModelDefinition {
 /// The compiled-model cache key of a definition: a hash of its canonical form, so agents of the
 /// same definition share one compiled model and a step does no model building.
 pub fn model_key(definition: &ModelDefinition) -> String {
-    let mut hash = Sha256::new();
-    hash.update(definition.template.as_bytes());
-    hash.update([0]);
     // serde_json writes object keys sorted (no `preserve_order`): a canonical form
-    hash.update(definition.parameters.to_string().as_bytes());
-    hash.update([0]);
-    if let Some(spec) = &definition.gmn_spec {
-        hash.update(spec.as_bytes());
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let parameters = definition.parameters.to_string();
+    let spec = definition.gmn_spec.as_deref().unwrap_or_default();
+    sha256_hex(&[definition.template.as_bytes(), parameters.as_bytes(), spec.as_bytes()])
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! which invalidates it on every replica.
 use crate::{ApiError, AppState};
 use freeagentics_core::{Role, User};
-use freeagentics_store::{StoreError, UserChange};
+use freeagentics_store::UserChange;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -53,15 +53,10 @@ pub async fn principal(state: &AppState, id: Uuid) -> Result<Option<Arc<Principa
             || async move { state.store.user_by_id(id).await.map(|user| Principal::from(&user)) },
         )
         .await;
-    match loaded {
+    match loaded.map_err(ApiError::from) {
         Ok(principal) => Ok(Some(principal)),
-        Err(error) => match Arc::try_unwrap(error) {
-            Ok(StoreError::NotFound) => Ok(None),
-            Ok(other) => Err(other.into()),
-            // several waiters share one failed load: all of them get the same answer
-            Err(shared) if matches!(*shared, StoreError::NotFound) => Ok(None),
-            Err(shared) => Err(ApiError::internal("loading the request principal", anyhow::anyhow!("{shared}"))),
-        },
+        Err(ApiError::NotFound) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 

@@ -8,7 +8,6 @@ use base64::Engine as _;
 use freeagentics_core::User;
 use freeagentics_store::{NewRefreshToken, StoreError};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -33,8 +32,7 @@ impl std::fmt::Debug for TokenPair {
 
 /// The stored form of a refresh token.
 pub fn refresh_digest(token: &str) -> String {
-    let hash = Sha256::digest(token.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(&[token.as_bytes()])
 }
 
 fn random_token() -> String {

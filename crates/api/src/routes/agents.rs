@@ -210,10 +210,7 @@ pub(crate) async fn view(state: &AppState, id: Uuid) -> Result<Arc<AgentView>, A
         .agents
         .get_or_load(&id.to_string(), || async move { state.store.agent_by_id(id).await.map(|a| AgentView::from(&a)) })
         .await;
-    loaded.map_err(|error| match &*error {
-        StoreError::NotFound => ApiError::NotFound,
-        other => ApiError::internal("loading an agent", anyhow::anyhow!("{other}")),
-    })
+    loaded.map_err(ApiError::from)
 }
 
 /// After a change: this replica's and every other replica's copy is dropped.
