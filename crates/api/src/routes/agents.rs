@@ -4,12 +4,12 @@
 use crate::agents::{AgentView, ModelDefinition, events, model_key};
 use crate::auth::AuthUser;
 use crate::extract::{PageParams, ValidJson, ValidPath, ValidQuery, Validate};
-use crate::routes::views::{check_if_match, etag};
+use crate::routes::views::{check_if_match, versioned};
 use crate::{ApiError, AppState, idempotency};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use freeagentics_core::agent::{PARAMETERS_MAX_BYTES, validate_capabilities, validate_name};
 use freeagentics_core::validation::check_filter_text;
 use freeagentics_core::{AgentStatus, Permission, ValidationErrors, new_id};
@@ -181,12 +181,8 @@ pub struct AgentPage {
 }
 
 /// The agent with its `ETag` (and `status`).
-pub(crate) fn with_etag(status: StatusCode, agent: &AgentView) -> Response {
-    let mut response = (status, Json(agent)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag(agent.version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
+fn with_etag(status: StatusCode, agent: &AgentView) -> Response {
+    versioned(status, agent, agent.version, None)
 }
 
 /// Owners change their own agents; admins (`admin_system`) anyone's.
@@ -256,11 +252,8 @@ async fn create(state: &AppState, user: &AuthUser, body: &CreateAgentRequest) ->
         state: agent_state,
     };
     let agent = state.store.create_agent(new, &events::of(events::CREATED)).await?;
-    let mut response = with_etag(StatusCode::CREATED, &AgentView::from(&agent));
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/agents/{}", agent.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    let location = format!("/api/v1/agents/{}", agent.id);
+    Ok(versioned(StatusCode::CREATED, &AgentView::from(&agent), agent.version, Some(&location)))
 }
 
 /// List agents, newest first, filtered by status, template, owner and name prefix.

@@ -2,12 +2,12 @@
 use crate::audit::{self, AuditKind};
 use crate::auth::AuthUser;
 use crate::extract::{ClientIp, PageParams, ValidJson, ValidPath, ValidQuery, Validate};
-use crate::routes::views::{RoleName, UserView, check_if_match, etag};
+use crate::routes::views::{RoleName, UserView, check_if_match, versioned};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use freeagentics_core::account::validate_new_account;
 use freeagentics_core::{Role, Sensitive, User, ValidationErrors};
 use freeagentics_store::{NewUser, UserChange, UserQuery};
@@ -100,11 +100,7 @@ pub struct UserId {
 }
 
 fn with_etag(status: StatusCode, user: &User) -> Response {
-    let mut response = (status, Json(UserView::from(user))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag(user.version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
+    versioned(status, &UserView::from(user), user.version, None)
 }
 
 /// List accounts, newest first, filtered by role and status.
@@ -149,11 +145,8 @@ pub async fn create_user(
     let detail = serde_json::json!({ "role": user.role.as_str() });
     audit::record(&state, AuditKind::UserCreated, Some(user.id), Some(admin.user.id), Some(ip.to_string()), detail)
         .await;
-    let mut response = with_etag(StatusCode::CREATED, &user);
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok(versioned(StatusCode::CREATED, &UserView::from(&user), user.version, Some(&location)))
 }
 
 /// One account.

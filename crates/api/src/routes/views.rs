@@ -58,6 +58,26 @@ pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
 
+/// A versioned resource's answer: `body` as JSON with its `ETag`, and a `Location` when given (a
+/// 201 names what it created).
+pub fn versioned(
+    status: axum::http::StatusCode,
+    body: &impl Serialize,
+    version: i64,
+    location: Option<&str>,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse as _;
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    if let Some(value) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 /// Checks `If-Match` against the resource's current version (RFC 9110 §13.1.1: strong comparison,
 /// so weak tags never match; `*` matches any existing resource; a list matches if any entry does).
 /// Returns the version to require in the conditional write, or 412.
