@@ -501,6 +501,27 @@ async fn history_is_pruned_to_its_limit(backend: Backend) {
     assert_eq!(app.agent(&owner.access, id).await["step_count"], 5);
 }
 
+/// A step that cannot finish within `INFERENCE_STEP_TIMEOUT_MS` is a 503 with `Retry-After`, and
+/// nothing of it is kept: the agent is where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_past_its_time_budget_is_503_and_changes_nothing() {
+    let options = Options::new(Backend::Sqlite).with("INFERENCE_STEP_TIMEOUT_MS", "10");
+    let Some(app) = TestApp::spawn_with(options).await else { return };
+    let owner = app.user_with_role("owner", "researcher").await;
+    // 3,125 policies over 400 states: far more than 10 ms of work
+    let big = json!({ "name": "slow", "template": "basic-explorer",
+        "parameters": { "width": 20, "height": 20, "horizon": 5 } });
+    let agent = app.create_agent(&owner.access, &big).await;
+    let id = agent["id"].as_str().unwrap();
+    assert_eq!(app.set_status(&owner.access, id, "active").await.status(), StatusCode::OK);
+    let response = app.step(&owner.access, id, &[0]).await;
+    assert!(response.headers().contains_key("retry-after"), "{:?}", response.headers());
+    problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    let after = app.agent(&owner.access, id).await;
+    assert_eq!(after["step_count"], 0);
+    assert_eq!(after["version"], agent["version"].as_i64().unwrap() + 1, "only the status change");
+}
+
 /// The inference routes take bodies up to `INFERENCE_MAX_BODY_BYTES`; every other route keeps
 /// `MAX_BODY_BYTES`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
