@@ -10,6 +10,7 @@ mod auth;
 mod authz;
 mod cache;
 mod cli;
+mod coalitions;
 mod connections;
 mod deploy;
 mod errors;

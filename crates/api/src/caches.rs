@@ -2,6 +2,7 @@
 //! one backend: Redis (shared copies, cross-replica invalidation) or in-process (embedded profile).
 use crate::agents::AgentView;
 use crate::auth::Principal;
+use crate::coalitions::CoalitionView;
 use freeagentics_shared_state::cache::{Cache, CacheBackend, CacheSettings};
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ pub struct Caches {
     pub principals: Cache<Principal>,
     /// Agents by id, as the API renders them (`routes::agents`).
     pub agents: Cache<AgentView>,
+    /// Coalitions by id, with members and objectives (`coalitions::view`).
+    pub coalitions: Cache<CoalitionView>,
 }
 
 impl Caches {
@@ -19,6 +22,7 @@ impl Caches {
         Caches {
             principals: Cache::shared("principal", Arc::clone(&backend), settings.clone()),
             agents: Cache::shared("agent", Arc::clone(&backend), settings.clone()),
+            coalitions: Cache::shared("coalition", Arc::clone(&backend), settings.clone()),
             backend,
         }
     }
@@ -27,5 +31,6 @@ impl Caches {
     pub fn report(&self) {
         self.principals.report();
         self.agents.report();
+        self.coalitions.report();
     }
 }

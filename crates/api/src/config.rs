@@ -22,6 +22,8 @@ pub struct ApiConfig {
     /// `/metrics` is served by its own listener (`router::metrics_router`); the main router then
     /// answers 404 there.
     pub metrics_on_own_listener: bool,
+    /// `COALITION_MAX_PER_AGENT`: coalitions (not dissolved) one agent may be a member of.
+    pub coalition_max_per_agent: usize,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +39,7 @@ impl Default for ApiConfig {
             retry_after: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             metrics_on_own_listener: false,
+            coalition_max_per_agent: freeagentics_core::coalition::membership::DEFAULT_MAX_COALITIONS_PER_AGENT,
         }
     }
 }

@@ -248,7 +248,25 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error.cause = %cause, "the database refused a value validation let through");
                 ApiError::validation("body", "contains a value that cannot be stored")
             }
+            StoreError::Refused(refusal) => refused(refusal),
             other @ StoreError::Other(_) => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// A coalition rule's refusal: 404 for what does not exist, 422 for what the request got wrong,
+/// 409 for what the coalition's current state does not allow.
+fn refused(refusal: freeagentics_store::CoalitionRefusal) -> ApiError {
+    use freeagentics_core::coalition::MembershipError;
+    use freeagentics_store::CoalitionRefusal as R;
+    match refusal {
+        R::Membership(MembershipError::NotMember) | R::UnknownObjective(_) => ApiError::NotFound,
+        R::UnknownAgent(_) => ApiError::validation("agent_id", "no such agent"),
+        R::MissingCapabilities(missing) => {
+            ApiError::validation("required_capabilities", format!("not held by any member: {}", missing.join(", ")))
+        }
+        conflict @ (R::Join(_) | R::Membership(_) | R::Status(_) | R::Dissolved | R::SizeBelowMembers { .. }) => {
+            ApiError::Conflict { detail: conflict.to_string(), errors: Vec::new() }
         }
     }
 }
@@ -266,6 +284,7 @@ impl From<Arc<StoreError>> for ApiError {
                 StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
                 StoreError::PoolExhausted => StoreError::PoolExhausted,
                 StoreError::InvalidValue(cause) => StoreError::InvalidValue(cause.clone()),
+                StoreError::Refused(refusal) => StoreError::Refused(refusal.clone()),
                 // the cause stays reachable through the shared error
                 StoreError::Other(_) => StoreError::Other(Box::new(shared)),
             },

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod caches;
+pub mod coalitions;
 pub mod config;
 pub mod cpu;
 pub mod digest;

@@ -28,6 +28,7 @@ use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr, Required};
         (name = "auth", description = "Accounts and sessions"),
         (name = "users", description = "Account administration (admin_system)"),
         (name = "agents", description = "Active-inference agents: lifecycle, stepping, beliefs, history"),
+        (name = "coalitions", description = "Coalitions of agents: membership, objectives, status, formation"),
         (name = "inference", description = "Stateless inference and GMN models"),
     )
 )]

@@ -10,14 +10,17 @@ use crate::middleware::normalize::trim_trailing_slash;
 use crate::middleware::stack::StackLayer;
 use crate::paths::{DOCS_PATH, METRICS_PATH, OPENAPI_PATH};
 use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
-use crate::routes::{agent_steps, agents, audit_events, auth, health, inference, metrics, users};
+use crate::routes::{
+    agent_steps, agents, audit_events, auth, coalition_formation, coalition_members, coalition_objectives, coalitions,
+    health, inference, metrics, users,
+};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
-use freeagentics_core::Permission::{AdminSystem, CreateAgent, ModifyAgent, ViewAgents};
+use freeagentics_core::Permission::{AdminSystem, CreateAgent, CreateCoalition, ModifyAgent, ViewAgents};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +68,21 @@ fn declare(routes: Routes) -> Routes {
         .add(routes!(agent_steps::list_agent_history), Operation::permitted(ViewAgents))
         .add(routes!(agent_steps::get_agent_metrics), Operation::permitted(ViewAgents))
         .add(routes!(inference::list_templates), Operation::permitted(ViewAgents))
+        // coalitions: read like agents; changes by their owner (or an admin)
+        .add(routes!(coalitions::create_coalition), Operation::permitted(CreateCoalition).idempotent())
+        .add(routes!(coalitions::list_coalitions), Operation::permitted(ViewAgents))
+        .add(routes!(coalitions::get_coalition), Operation::permitted(ViewAgents))
+        .add(routes!(coalitions::update_coalition), Operation::permitted(CreateCoalition).if_match(IfMatch::Required))
+        .add(routes!(coalitions::set_coalition_status), Operation::permitted(CreateCoalition))
+        .add(routes!(coalitions::dissolve_coalition), Operation::permitted(CreateCoalition))
+        .add(routes!(coalition_members::add_coalition_member), Operation::permitted(CreateCoalition))
+        .add(routes!(coalition_members::update_coalition_member), Operation::permitted(CreateCoalition))
+        // an agent's owner may take it out of someone else's coalition
+        .add(routes!(coalition_members::remove_coalition_member), Operation::signed_in())
+        .add(routes!(coalition_objectives::add_coalition_objective), Operation::permitted(CreateCoalition))
+        .add(routes!(coalition_objectives::update_coalition_objective), Operation::permitted(CreateCoalition))
+        .add(routes!(coalition_objectives::remove_coalition_objective), Operation::permitted(CreateCoalition))
+        .add(routes!(coalition_formation::form_coalitions), Operation::permitted(CreateCoalition).idempotent())
         // inference without an agent: any signed-in user
         .add(routes!(inference::run_inference), Operation::signed_in().inference_body())
         .add(routes!(inference::validate_gmn), Operation::signed_in().inference_body())

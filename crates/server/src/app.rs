@@ -136,6 +136,7 @@ impl Application {
             retry_after: Duration::from_secs(5),
             trusted_proxies: config.trusted_proxies(),
             metrics_on_own_listener: metrics_listener.is_some(),
+            coalition_max_per_agent: config.coalition_max_per_agent,
         };
         let lifecycle = Arc::new(Lifecycle::default());
         let state = AppState(Arc::new(App {
@@ -350,21 +351,32 @@ async fn prune_expired(state: AppState, events_retention: Duration, cancel: Canc
     }
 }
 
-/// `freeagentics_agents{status}`: every replica reports the same totals (query with `max`, not `sum`).
+/// `freeagentics_agents{status}` and `freeagentics_coalitions{status}`: every replica reports the
+/// same totals (query with `max`, not `sum`).
 async fn count_agents(state: AppState, cancel: CancellationToken) {
     let mut ticker = tokio::time::interval(AGENT_COUNT_INTERVAL);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            _ = ticker.tick() => match state.store.count_agents_by_status().await {
-                Ok(counts) => {
-                    for status in freeagentics_core::AgentStatus::ALL {
-                        let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
-                        metrics::gauge!("freeagentics_agents", "status" => status.as_str()).set(n as f64);
-                    }
+            _ = ticker.tick() => {}
+        }
+        match state.store.count_agents_by_status().await {
+            Ok(counts) => {
+                for status in freeagentics_core::AgentStatus::ALL {
+                    let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+                    metrics::gauge!("freeagentics_agents", "status" => status.as_str()).set(n as f64);
                 }
-                Err(e) => tracing::debug!(error = %e, "counting agents failed"),
-            },
+            }
+            Err(e) => tracing::debug!(error = %e, "counting agents failed"),
+        }
+        match state.store.count_coalitions_by_status().await {
+            Ok(counts) => {
+                for status in freeagentics_core::coalition::CoalitionStatus::ALL {
+                    let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+                    metrics::gauge!("freeagentics_coalitions", "status" => status.as_str()).set(n as f64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "counting coalitions failed"),
         }
     }
 }

@@ -83,6 +83,7 @@ pub struct Config {
     pub dev_endpoints: bool,
     pub agent_memory_optimization: bool,
     pub agent_history_limit: u32,
+    pub coalition_max_per_agent: usize,
     pub events_retention_seconds: u64,
     pub inference_threads: usize,
     pub inference_step_timeout_ms: u64,
@@ -173,6 +174,7 @@ impl Default for Config {
             dev_endpoints: false,
             agent_memory_optimization: false,
             agent_history_limit: 1000,
+            coalition_max_per_agent: 3,
             events_retention_seconds: 7 * 24 * 3600,
             inference_threads: 0,
             inference_step_timeout_ms: 2000,
@@ -410,6 +412,11 @@ impl Config {
             &mut errors,
             (1..=100_000).contains(&self.agent_history_limit),
             "AGENT_HISTORY_LIMIT: must be 1 to 100000",
+        );
+        check(
+            &mut errors,
+            (1..=100).contains(&self.coalition_max_per_agent),
+            "COALITION_MAX_PER_AGENT: must be 1 to 100",
         );
         check(
             &mut errors,

@@ -259,9 +259,21 @@ macro_rules! impl_agent_traits {
                     Ok(agent)
                 }
 
-                async fn delete_agent(&self, id: Uuid, event: EventFor<'_, Agent>) -> Result<(), StoreError> {
+                async fn delete_agent(
+                    &self,
+                    id: Uuid,
+                    event: EventFor<'_, Agent>,
+                    coalition_event: crate::events::CoalitionEventFor<'_>,
+                ) -> Result<Vec<Uuid>, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("delete_agent");
                     let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    match Self::lock_agent(&mut tx, id).await {
+                        Err(StoreError::Refused(crate::coalitions::CoalitionRefusal::UnknownAgent(_))) => {
+                            return Err(StoreError::NotFound);
+                        }
+                        other => other?,
+                    };
+                    let left = Self::leave_all_coalitions(&mut tx, id, coalition_event).await?;
                     let agent: Agent = sqlx::query_as::<_, AgentRow>(sql::DELETE_AGENT)
                         .bind(id)
                         .fetch_one(&mut *tx)
@@ -269,7 +281,8 @@ macro_rules! impl_agent_traits {
                         .map_err(Self::error)?
                         .try_into()?;
                     Self::write_event(&mut *tx, event(&agent)).await?;
-                    tx.commit().await.map_err(Self::error)
+                    tx.commit().await.map_err(Self::error)?;
+                    Ok(left)
                 }
 
                 async fn record_step(&self, write: StepWrite, event: EventFor<'_, Agent>) -> Result<Agent, StoreError> {

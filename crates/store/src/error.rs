@@ -22,6 +22,10 @@ pub enum StoreError {
     /// range): the input's fault, so 422, never 500. Validation should have caught it first.
     #[error("value refused by the database: {0}")]
     InvalidValue(String),
+    /// A coalition rule refused the change, decided under the lock of the transaction that would
+    /// have made it (nothing was written).
+    #[error("refused: {0}")]
+    Refused(#[from] crate::coalitions::CoalitionRefusal),
     /// Anything else; the source is kept for the log line of the failing request.
     #[error("database error")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),

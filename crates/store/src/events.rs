@@ -16,6 +16,23 @@ pub struct NewEvent {
 /// known once written).
 pub type EventFor<'a, T> = &'a (dyn Fn(&T) -> NewEvent + Send + Sync);
 
+/// Which change a coalition event announces. The store picks it (a leave that empties the
+/// coalition is `MemberLeft` then `Dissolved`); the caller names and renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoalitionEventKind {
+    Created,
+    Updated,
+    MemberJoined,
+    MemberLeft,
+    ObjectiveUpdated,
+    Formed,
+    Dissolved,
+}
+
+/// How a store method builds the events of the coalition changes it writes.
+pub type CoalitionEventFor<'a> =
+    &'a (dyn Fn(CoalitionEventKind, &crate::coalitions::CoalitionDetail) -> NewEvent + Send + Sync);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: Uuid,

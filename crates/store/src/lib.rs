@@ -8,6 +8,8 @@
 
 mod agent_queries;
 pub mod agents;
+mod coalition_queries;
+pub mod coalitions;
 mod connect;
 mod error;
 pub mod events;
@@ -22,9 +24,14 @@ mod timing;
 mod traits;
 
 pub use agents::{Agent, AgentChange, AgentQuery, AgentStep, NewAgent, StepPage, StepWrite};
+pub use coalitions::{
+    Coalition, CoalitionChange, CoalitionDetail, CoalitionMember, CoalitionObjective, CoalitionQuery, CoalitionRefusal,
+    CoalitionStatusCounts, FormationCandidate, FormationWrite, FormedCoalitionWrite, JoinRequest, MemberChange,
+    NewCoalition, NewObjective, ObjectiveChange,
+};
 pub use connect::{PostgresOptions, SqliteOptions, connect_postgres, connect_sqlite};
 pub use error::StoreError;
-pub use events::{Event, EventFor, NewEvent};
+pub use events::{CoalitionEventFor, CoalitionEventKind, Event, EventFor, NewEvent};
 pub use idempotency::{IdempotencyClaim, IdempotencyRecord};
 pub use migrations::{MigrationState, MigrationStatus};
 pub use model::{
@@ -32,4 +39,6 @@ pub use model::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use traits::{AgentStore, AuditStore, Backend, EventStore, IdempotencyStore, Store, TokenStore, UserStore};
+pub use traits::{
+    AgentStore, AuditStore, Backend, CoalitionStore, EventStore, IdempotencyStore, Store, TokenStore, UserStore,
+};

@@ -76,6 +76,7 @@ impl Store for SqliteStore {
 
 crate::queries::impl_store_traits!(SqliteStore, crate::sqlite::sql);
 crate::agent_queries::impl_agent_traits!(SqliteStore, crate::sqlite::agent_sql, sqlx::Sqlite);
+crate::coalition_queries::impl_coalition_traits!(SqliteStore, crate::sqlite::coalition_sql, sqlx::Sqlite);
 
 mod sql {
     pub const INSERT_USER: &str = "insert into users (id, username, email, password_hash, role, is_active, \
@@ -150,4 +151,62 @@ mod agent_sql {
     pub const UNPUBLISHED_EVENTS: &str = "select * from events where published_at is null order by id limit ?1";
     pub const DELETE_EXPIRED_IDEMPOTENCY_KEYS: &str = "delete from idempotency_keys where expires_at < ?1";
     pub const DELETE_EVENTS_BEFORE: &str = "delete from events where created_at < ?1";
+}
+
+mod coalition_sql {
+    pub const COALITION_BY_ID: &str = "select c.*, \
+        (select count(*) from coalition_members m where m.coalition_id = c.id) as member_count \
+        from coalitions c where c.id = ?1";
+    pub const LIST_COALITIONS: &str = "select c.*, \
+        (select count(*) from coalition_members m where m.coalition_id = c.id) as member_count \
+        from coalitions c where (?1 is null or c.status = ?1) \
+        and (?2 is null or c.owner_id = ?2) \
+        and (?3 is null or exists \
+            (select 1 from coalition_members m where m.coalition_id = c.id and m.agent_id = ?3)) \
+        and (?4 is null or c.id < ?4) order by c.id desc limit ?5";
+    pub const MEMBERS_OF: &str = "select m.agent_id, m.role, m.contribution, m.trust, m.joined_at, \
+        a.status as agent_status, a.capabilities from coalition_members m join agents a on a.id = m.agent_id \
+        where m.coalition_id = ?1 order by m.joined_at, m.agent_id";
+    pub const OBJECTIVES_OF: &str = "select * from coalition_objectives where coalition_id = ?1 order by id";
+    pub const LOCK_COALITION: &str = "select id from coalitions where id = ?1";
+    pub const LOCK_AGENT: &str = "select status from agents where id = ?1";
+    pub const LOCK_AGENT_COALITIONS: &str = "select c.id from coalitions c \
+        join coalition_members m on m.coalition_id = c.id \
+        where m.agent_id = ?1 and c.status <> 'dissolved' order by c.id";
+    pub const AGENT_COALITION_COUNT: &str = "select count(*) from coalition_members m \
+        join coalitions c on c.id = m.coalition_id where m.agent_id = ?1 and c.status <> 'dissolved'";
+    pub const INSERT_COALITION: &str = "insert into coalitions \
+        (id, owner_id, name, description, status, max_size, created_at, updated_at) \
+        values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
+    pub const UPDATE_COALITION: &str = "update coalitions set name = coalesce(?2, name), \
+        description = coalesce(?3, description), max_size = coalesce(?4, max_size), \
+        status = coalesce(?5, status), dissolved_at = coalesce(?6, dissolved_at), \
+        version = version + 1, updated_at = ?7 where id = ?1";
+    pub const INSERT_MEMBER: &str = "insert into coalition_members \
+        (coalition_id, agent_id, role, contribution, trust, joined_at) values (?1, ?2, ?3, ?4, ?5, ?6)";
+    pub const UPDATE_MEMBER: &str = "update coalition_members set role = coalesce(?3, role), \
+        contribution = coalesce(?4, contribution), \
+        trust = coalesce(?5, trust) where coalition_id = ?1 and agent_id = ?2";
+    pub const DELETE_MEMBER: &str = "delete from coalition_members where coalition_id = ?1 and agent_id = ?2";
+    pub const INSERT_OBJECTIVE: &str = "insert into coalition_objectives (id, coalition_id, description, \
+        required_capabilities, priority, progress, deadline, completed_at, created_at, updated_at) \
+        values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
+    pub const UPDATE_OBJECTIVE: &str = "update coalition_objectives set progress = ?3, \
+        priority = coalesce(?4, priority), completed_at = ?5, updated_at = ?6 \
+        where coalition_id = ?1 and id = ?2";
+    pub const DELETE_OBJECTIVE: &str = "delete from coalition_objectives where coalition_id = ?1 and id = ?2";
+    pub const CANDIDATE_BY_ID: &str = "select a.id, a.owner_id, a.status, a.capabilities, \
+        (select count(*) from coalition_members m join coalitions c on c.id = m.coalition_id \
+        where m.agent_id = a.id and c.status <> 'dissolved') as memberships, \
+        (select avg(m.trust) from coalition_members m join coalitions c on c.id = m.coalition_id \
+        where m.agent_id = a.id and c.status <> 'dissolved') as mean_trust \
+        from agents a where a.id = ?1";
+    pub const ACTIVE_CANDIDATES: &str = "select a.id, a.owner_id, a.status, a.capabilities, \
+        (select count(*) from coalition_members m join coalitions c on c.id = m.coalition_id \
+        where m.agent_id = a.id and c.status <> 'dissolved') as memberships, \
+        (select avg(m.trust) from coalition_members m join coalitions c on c.id = m.coalition_id \
+        where m.agent_id = a.id and c.status <> 'dissolved') as mean_trust \
+        from agents a where a.status = 'active' and (?1 is null or a.owner_id = ?1) \
+        order by a.id limit ?2";
+    pub const COUNT_COALITIONS_BY_STATUS: &str = "select status, count(*) from coalitions group by status";
 }

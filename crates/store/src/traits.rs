@@ -1,5 +1,9 @@
 use crate::agents::{Agent, AgentChange, AgentQuery, NewAgent, StatusCounts, StepPage, StepWrite};
-use crate::events::{Event, EventFor, NewEvent};
+use crate::coalitions::{
+    Coalition, CoalitionChange, CoalitionDetail, CoalitionQuery, CoalitionStatusCounts, FormationCandidate,
+    FormationWrite, JoinRequest, MemberChange, NewCoalition, NewObjective, ObjectiveChange,
+};
+use crate::events::{CoalitionEventFor, Event, EventFor, NewEvent};
 use crate::idempotency::IdempotencyClaim;
 use crate::model::{
     AuditEvent, Cursor, NewAuditEvent, NewRefreshToken, NewUser, Page, PoolStats, RefreshToken, UserChange, UserQuery,
@@ -81,14 +85,97 @@ pub trait AgentStore: Send + Sync {
         change: AgentChange,
         event: EventFor<'_, Agent>,
     ) -> Result<Agent, StoreError>;
-    /// Deletes the agent (its history goes with it); the event describes the agent as it was.
-    async fn delete_agent(&self, id: Uuid, event: EventFor<'_, Agent>) -> Result<(), StoreError>;
+    /// Deletes the agent (its history goes with it); the event describes the agent as it was. It
+    /// first leaves every coalition it is in by the membership rules (leader succession,
+    /// dissolution of an emptied coalition), each with its events; returns those coalitions' ids.
+    async fn delete_agent(
+        &self,
+        id: Uuid,
+        event: EventFor<'_, Agent>,
+        coalition_event: CoalitionEventFor<'_>,
+    ) -> Result<Vec<Uuid>, StoreError>;
     /// Persists a step if the agent is still at `write.expected_version`; `VersionMismatch`
     /// otherwise (a concurrent step got there first). Prunes history beyond `history_limit`.
     async fn record_step(&self, write: StepWrite, event: EventFor<'_, Agent>) -> Result<Agent, StoreError>;
     /// History newest first, before `before_seq` when given.
     async fn list_steps(&self, agent_id: Uuid, limit: u32, before_seq: Option<i64>) -> Result<StepPage, StoreError>;
     async fn count_agents_by_status(&self) -> Result<StatusCounts, StoreError>;
+}
+
+/// Coalitions, members and objectives. Every write locks the coalition (after any agent it
+/// involves), decides with the rules of `freeagentics_core::coalition`, writes its events in the
+/// same transaction and answers the coalition as it now is. Rule refusals are
+/// `StoreError::Refused`.
+#[async_trait]
+pub trait CoalitionStore: Send + Sync {
+    async fn create_coalition(
+        &self,
+        new: NewCoalition,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn coalition_by_id(&self, id: Uuid) -> Result<CoalitionDetail, StoreError>;
+    async fn list_coalitions(&self, query: &CoalitionQuery) -> Result<Page<Coalition>, StoreError>;
+    /// `VersionMismatch` unless still at `expected_version` (when given).
+    async fn update_coalition(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        change: CoalitionChange,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn add_member(
+        &self,
+        coalition_id: Uuid,
+        join: JoinRequest,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn update_member(
+        &self,
+        coalition_id: Uuid,
+        agent_id: Uuid,
+        change: MemberChange,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn remove_member(
+        &self,
+        coalition_id: Uuid,
+        agent_id: Uuid,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn add_objective(
+        &self,
+        coalition_id: Uuid,
+        objective: NewObjective,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn update_objective(
+        &self,
+        coalition_id: Uuid,
+        objective_id: Uuid,
+        change: ObjectiveChange,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    async fn remove_objective(
+        &self,
+        coalition_id: Uuid,
+        objective_id: Uuid,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<CoalitionDetail, StoreError>;
+    /// Agents formation may place: `agent_ids` (unknown ids are left out), or else every active
+    /// agent of `owner_id` (every owner's when `None`), at most `limit`, in id order.
+    async fn formation_candidates(
+        &self,
+        agent_ids: Option<&[Uuid]>,
+        owner_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<FormationCandidate>, StoreError>;
+    /// Persists a formation's coalitions in one transaction, all or none.
+    async fn persist_formation(
+        &self,
+        write: FormationWrite,
+        event: CoalitionEventFor<'_>,
+    ) -> Result<Vec<CoalitionDetail>, StoreError>;
+    async fn count_coalitions_by_status(&self) -> Result<CoalitionStatusCounts, StoreError>;
 }
 
 /// Idempotency-Key records.
@@ -129,7 +216,7 @@ pub trait EventStore: Send + Sync {
 /// Everything the service persists, behind one object chosen at start-up.
 #[async_trait]
 pub trait Store:
-    UserStore + TokenStore + AuditStore + AgentStore + IdempotencyStore + EventStore + std::fmt::Debug
+    UserStore + TokenStore + AuditStore + AgentStore + CoalitionStore + IdempotencyStore + EventStore + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
     /// `SELECT 1` through the pool: readiness uses it.

@@ -16,6 +16,9 @@ use pgbouncer::PgBouncer;
 #[path = "conformance/agents.rs"]
 mod agents;
 use agents::*;
+#[path = "conformance/coalitions.rs"]
+mod coalitions;
+use coalitions::*;
 
 async fn sqlite() -> (SqliteStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fa-store-{}", Uuid::now_v7().simple()));
@@ -157,6 +160,12 @@ conformance!(
     agents_list_with_every_filter,
     steps_are_versioned_and_history_is_bounded,
     idempotency_keys_claim_replay_and_expire,
+    coalitions_round_trip_with_their_events,
+    membership_rules_and_leader_succession,
+    objectives_cover_complete_and_disband,
+    deleting_an_agent_leaves_its_coalitions_by_the_rules,
+    formation_persists_all_or_nothing,
+    concurrent_joins_never_overcommit,
 );
 
 fn new_user(name: &str) -> NewUser {

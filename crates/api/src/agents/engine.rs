@@ -4,6 +4,7 @@
 use super::models::ModelDefinition;
 use crate::ApiError;
 use crate::cpu::{CpuPool, CpuPoolError};
+use freeagentics_core::coalition::{FormationError, FormationInput, FormationLimits, FormationOutcome, Strategy};
 use freeagentics_inference::{
     AgentState, CompiledModel, FieldError, Limits, RunRequest, RunResult, StepError, StepOutput, Workspace, gmn,
     step_with,
@@ -159,6 +160,17 @@ impl Engine {
             Some(error) if error.is_deadline() => EngineError::Busy,
             Some(error) => EngineError::Invalid(error.field_errors()),
         })
+    }
+
+    /// Coalition formation on the same threads: it is the agent domain's other CPU-bound work,
+    /// and sharing the pool bounds both together.
+    pub async fn form_coalitions(
+        &self,
+        input: FormationInput,
+        strategy: Strategy,
+        limits: FormationLimits,
+    ) -> Result<Result<FormationOutcome, FormationError>, EngineError> {
+        Ok(self.pool.run(move || freeagentics_core::coalition::form(&input, strategy, &limits)).await?)
     }
 
     /// Parses, converts and compiles a GMN spec: its dimensions, or every error with its position.

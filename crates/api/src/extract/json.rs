@@ -54,6 +54,23 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// For optional integer fields: like [`no_null`], and a number with no fractional part (`10.0`)
+/// is the integer it equals — JSON Schema's `integer` means the value, not how it is written.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        // within ±2^53 every integral f64 is exact, so the cast below loses nothing
+        Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!("invalid value: {number}, expected a whole number"))),
+    }
+}
+
 /// The whole body, refused with 413 as soon as it passes `limit` bytes. Declared lengths over the
 /// limit never get here (the stack answers them first); this catches chunked bodies and bodies
 /// longer than they announced, without buffering more than the limit.
@@ -169,6 +186,23 @@ mod tests {
         assert_eq!(parse::<Patch>(br#"{}"#).unwrap().name, None);
         assert_eq!(parse::<Patch>(br#"{"name":"a"}"#).unwrap().name.as_deref(), Some("a"));
         assert_eq!(fields(parse::<Patch>(br#"{"name":null}"#).unwrap_err()), ["name"]);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Sized {
+        #[serde(default, deserialize_with = "whole_number")]
+        size: Option<i64>,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        assert_eq!(parse::<Sized>(br#"{}"#).unwrap().size, None);
+        assert_eq!(parse::<Sized>(br#"{"size":10}"#).unwrap().size, Some(10));
+        assert_eq!(parse::<Sized>(br#"{"size":10.0}"#).unwrap().size, Some(10));
+        assert_eq!(parse::<Sized>(br#"{"size":-3e2}"#).unwrap().size, Some(-300));
+        for bad in [&br#"{"size":10.5}"#[..], br#"{"size":1e300}"#, br#"{"size":null}"#, br#"{"size":"10"}"#] {
+            assert_eq!(fields(parse::<Sized>(bad).unwrap_err()), ["size"], "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod path;
 mod query;
 
 pub use client_ip::ClientIp;
-pub use json::{RequestBodyLimit, ValidJson, Validate, no_null};
+pub use json::{RequestBodyLimit, ValidJson, Validate, no_null, whole_number};
 pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT, PageParams};
 pub use path::ValidPath;
 pub use query::ValidQuery;

@@ -95,11 +95,24 @@ fn describe_all() {
     describe_counter!("freeagentics_agent_interactions_total", "Agent steps, by template");
     describe_gauge!("freeagentics_agents", "Agents by status (a total over every replica, refreshed every 15 s)");
     describe_histogram!("freeagentics_inference_duration_seconds", Unit::Seconds, "Active-inference step time");
+    describe_counter!(
+        "freeagentics_coalition_formations_total",
+        "Coalition formation requests by strategy and outcome (formed, dry_run, rejected, conflict, error)"
+    );
+    describe_histogram!(
+        "freeagentics_coalition_formation_duration_seconds",
+        Unit::Seconds,
+        "Time a formation strategy took, by strategy"
+    );
+    describe_gauge!(
+        "freeagentics_coalitions",
+        "Coalitions by status (a total over every replica, refreshed every 15 s)"
+    );
 }
 
 /// Series that must exist from the first scrape, at zero (issue #4: panels and alerts always have
 /// a series once their feature is built). Features not built yet register nothing: WebSocket
-/// connections, published events and coalition formation runs appear with their features.
+/// connections and published events appear with their features.
 pub fn register_baseline(version: &str, git_sha: &str) {
     gauge!("freeagentics_build_info", "version" => version.to_owned(), "git_sha" => git_sha.to_owned()).set(1.0);
     gauge!("http_requests_in_flight").set(0.0);
@@ -117,7 +130,13 @@ pub fn register_baseline(version: &str, git_sha: &str) {
     for outcome in ["success", "reuse_detected", "invalid"] {
         counter!("freeagentics_token_refreshes_total", "outcome" => outcome).absolute(0);
     }
-    for cache in ["principal", "denylist", "agent"] {
+    for strategy in freeagentics_core::coalition::Strategy::ALL {
+        for outcome in ["formed", "dry_run", "rejected", "conflict", "error"] {
+            counter!("freeagentics_coalition_formations_total", "strategy" => strategy.as_str(), "outcome" => outcome)
+                .absolute(0);
+        }
+    }
+    for cache in ["principal", "denylist", "agent", "coalition"] {
         for result in freeagentics_shared_state::cache::Outcome::ALL {
             counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
         }

@@ -349,7 +349,9 @@ pub async fn set_agent_status(
     }
 }
 
-/// Delete an agent and its history. Its owner may, and roles with `delete_agent`.
+/// Delete an agent and its history. Its owner may, and roles with `delete_agent`. It first leaves
+/// its coalitions by the membership rules: a new leader is chosen where it led, and a coalition it
+/// was the last member of is dissolved.
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 403, description = "Neither the owner nor allowed to delete agents")))]
 pub async fn delete_agent(
@@ -363,8 +365,9 @@ pub async fn delete_agent(
             "only the agent's owner or a role with `delete_agent` may delete it".to_owned(),
         ));
     }
-    let deleted = state.store.delete_agent(id, &events::of(events::DELETED)).await;
+    let deleted = state.store.delete_agent(id, &events::of(events::DELETED), &crate::coalitions::events::of).await;
     changed(&state, id).await;
-    deleted?;
+    let left = deleted?;
+    crate::coalitions::changed(&state, &left).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! Coalitions: status machine, member roles, objectives, membership rules, scores and formation.
 //! Everything here decides; the store and the API act on the decisions.
+pub mod fields;
 pub mod formation;
 pub mod membership;
 pub mod objective;
@@ -7,6 +8,7 @@ mod role;
 pub mod scores;
 mod status;
 
+pub use fields::{DEFAULT_MAX_SIZE, DESCRIPTION_MAX_CHARS, OBJECTIVES_MAX, validate_description, validate_max_size};
 pub use formation::{FormationError, FormationInput, FormationLimits, FormationOutcome, Strategy, form};
 pub use membership::{
     JoinError, JoinPlan, JoinTarget, Joiner, LeavePlan, Member, MembershipError, RoleChangePlan, check_join,

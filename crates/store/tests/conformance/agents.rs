@@ -5,7 +5,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-async fn owner(store: &dyn Store, name: &str) -> Uuid {
+pub(crate) async fn owner(store: &dyn Store, name: &str) -> Uuid {
     let new = NewUser {
         username: name.to_owned(),
         email: format!("{name}@example.com"),
@@ -15,7 +15,7 @@ async fn owner(store: &dyn Store, name: &str) -> Uuid {
     store.create_user(new).await.unwrap().id
 }
 
-fn new_agent(owner_id: Uuid, name: &str, template: &str) -> NewAgent {
+pub(crate) fn new_agent(owner_id: Uuid, name: &str, template: &str) -> NewAgent {
     NewAgent {
         id: new_id(),
         owner_id,
@@ -30,11 +30,29 @@ fn new_agent(owner_id: Uuid, name: &str, template: &str) -> NewAgent {
 }
 
 /// The event every agent change writes in these tests: its kind and version, on the agent's topic.
-fn event(kind: &'static str) -> impl Fn(&Agent) -> NewEvent + Send + Sync {
+pub(crate) fn event(kind: &'static str) -> impl Fn(&Agent) -> NewEvent + Send + Sync {
     move |agent: &Agent| NewEvent {
         topic: format!("agent:{}", agent.id),
         kind: kind.to_owned(),
         payload: json!({ "id": agent.id, "version": agent.version, "status": agent.status.as_str() }),
+    }
+}
+
+/// The event every coalition change writes in these tests: its kind and version, on its topic.
+pub(crate) fn cevent(kind: CoalitionEventKind, detail: &CoalitionDetail) -> NewEvent {
+    let kind = match kind {
+        CoalitionEventKind::Created => "coalition.created",
+        CoalitionEventKind::Updated => "coalition.updated",
+        CoalitionEventKind::MemberJoined => "coalition.member_joined",
+        CoalitionEventKind::MemberLeft => "coalition.member_left",
+        CoalitionEventKind::ObjectiveUpdated => "coalition.objective_updated",
+        CoalitionEventKind::Formed => "coalition.formed",
+        CoalitionEventKind::Dissolved => "coalition.dissolved",
+    };
+    NewEvent {
+        topic: format!("coalition:{}", detail.coalition.id),
+        kind: kind.to_owned(),
+        payload: json!({ "id": detail.coalition.id, "version": detail.coalition.version }),
     }
 }
 
@@ -91,9 +109,12 @@ pub(crate) async fn agents_round_trip_with_their_events(store: &dyn Store) {
     let kinds: Vec<String> = store.unpublished_events(10).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["agent.created", "agent.updated", "agent.status"], "failed changes write no event");
 
-    store.delete_agent(created.id, &event("agent.deleted")).await.unwrap();
+    store.delete_agent(created.id, &event("agent.deleted"), &cevent).await.unwrap();
     assert!(matches!(store.agent_by_id(created.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.delete_agent(created.id, &event("agent.deleted")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_agent(created.id, &event("agent.deleted"), &cevent).await,
+        Err(StoreError::NotFound)
+    ));
     let last = store.unpublished_events(10).await.unwrap().pop().unwrap();
     assert_eq!((last.kind.as_str(), last.payload["version"].as_i64()), ("agent.deleted", Some(3)));
 
@@ -210,7 +231,7 @@ pub(crate) async fn steps_are_versioned_and_history_is_bounded(store: &dyn Store
     assert_eq!(usize::from(a.is_ok()) + usize::from(b.is_ok()), 1, "{a:?} {b:?}");
     assert_eq!(store.agent_by_id(agent.id).await.unwrap().step_count, 6);
 
-    store.delete_agent(agent.id, &event("agent.deleted")).await.unwrap();
+    store.delete_agent(agent.id, &event("agent.deleted"), &cevent).await.unwrap();
     assert!(store.list_steps(agent.id, 10, None).await.unwrap().items.is_empty(), "history goes with the agent");
 }
 
