@@ -250,8 +250,13 @@ both_backends! {
         json_of(join(&app, &owner, &solo, &a, None).await, StatusCode::CREATED).await;
         json_of(join(&app, &owner, &duo, &a, None).await, StatusCode::CREATED).await;
         json_of(join(&app, &owner, &duo, &b, None).await, StatusCode::CREATED).await;
-        // warm the cache: the deletion must invalidate it
-        json_of(app.get_as(&format!("/api/v1/coalitions/{duo}"), &owner.access).await, StatusCode::OK).await;
+        // warm the cache: an agent's status change and its deletion must both invalidate it
+        let before = json_of(app.get_as(&format!("/api/v1/coalitions/{duo}"), &owner.access).await, StatusCode::OK).await;
+        assert!((before["performance_score"].as_f64().unwrap() - 0.3).abs() < 1e-9, "both members active");
+        json_of(call(&app, Method::POST, &format!("/api/v1/agents/{b}/status"), &owner.access, Some(&json!({ "status": "paused" }))).await, StatusCode::OK).await;
+        let paused = json_of(app.get_as(&format!("/api/v1/coalitions/{duo}"), &owner.access).await, StatusCode::OK).await;
+        assert_eq!(paused["members"][1]["agent_status"], "paused");
+        assert!((paused["performance_score"].as_f64().unwrap() - 0.15).abs() < 1e-9, "one of two members active");
 
         assert_eq!(call(&app, Method::DELETE, &format!("/api/v1/agents/{a}"), &owner.access, None).await.status(), StatusCode::NO_CONTENT);
         let solo_view = json_of(app.get_as(&format!("/api/v1/coalitions/{solo}"), &owner.access).await, StatusCode::OK).await;

@@ -30,3 +30,24 @@ pub async fn changed(state: &AppState, ids: &[Uuid]) {
         state.caches.coalitions.invalidate(&id.to_string()).await;
     }
 }
+
+/// After an agent's status or capabilities changed: the coalitions it is in show both (members'
+/// `agent_status`, the performance score), so their cached copies go too. An agent is in at most
+/// `COALITION_MAX_PER_AGENT` live coalitions; dissolved ones it was in are history and show the
+/// agent as it is now as well, hence every page.
+pub async fn agent_changed(state: &AppState, agent_id: Uuid) -> Result<(), ApiError> {
+    let mut query = freeagentics_store::CoalitionQuery {
+        member_agent_id: Some(agent_id),
+        limit: crate::extract::MAX_LIMIT,
+        ..Default::default()
+    };
+    loop {
+        let page = state.store.list_coalitions(&query).await?;
+        let ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
+        changed(state, &ids).await;
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}

@@ -312,7 +312,9 @@ pub async fn update_agent(
     let change = AgentChange { name: body.name, capabilities: body.capabilities, status: None };
     let updated = state.store.update_agent(id, expected, change, &events::of(events::UPDATED)).await;
     changed(&state, id).await;
-    Ok(with_etag(StatusCode::OK, &AgentView::from(&updated?)))
+    let updated = updated?;
+    crate::coalitions::agent_changed(&state, id).await?;
+    Ok(with_etag(StatusCode::OK, &AgentView::from(&updated)))
 }
 
 /// Move an agent through its lifecycle: `pending → active ⇄ paused`, `active|paused|pending →
@@ -340,7 +342,10 @@ pub async fn set_agent_status(
     let updated = state.store.update_agent(id, Some(agent.version), change, &events::of(events::STATUS_CHANGED)).await;
     changed(&state, id).await;
     match updated {
-        Ok(updated) => Ok(with_etag(StatusCode::OK, &AgentView::from(&updated))),
+        Ok(updated) => {
+            crate::coalitions::agent_changed(&state, id).await?;
+            Ok(with_etag(StatusCode::OK, &AgentView::from(&updated)))
+        }
         Err(StoreError::VersionMismatch) => Err(ApiError::Conflict {
             detail: "the agent changed while its status was being changed; read it again and retry".to_owned(),
             errors: Vec::new(),
