@@ -16,6 +16,7 @@ mod migrations;
 mod model;
 mod postgres;
 mod queries;
+mod relay_queries;
 mod rows;
 mod sqlite;
 mod timing;
@@ -32,4 +33,6 @@ pub use model::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use traits::{AgentStore, AuditStore, Backend, EventStore, IdempotencyStore, Store, TokenStore, UserStore};
+pub use traits::{
+    AgentStore, AuditStore, Backend, EventRelayStore, EventStore, IdempotencyStore, Store, TokenStore, UserStore,
+};

@@ -15,7 +15,10 @@ use pgbouncer::PgBouncer;
 
 #[path = "conformance/agents.rs"]
 mod agents;
+#[path = "conformance/relay.rs"]
+mod relay;
 use agents::*;
+use relay::*;
 
 async fn sqlite() -> (SqliteStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fa-store-{}", Uuid::now_v7().simple()));
@@ -157,6 +160,8 @@ conformance!(
     agents_list_with_every_filter,
     steps_are_versioned_and_history_is_bounded,
     idempotency_keys_claim_replay_and_expire,
+    events_are_numbered_once_in_order_and_marked,
+    numbers_stay_above_the_bus,
 );
 
 fn new_user(name: &str) -> NewUser {
