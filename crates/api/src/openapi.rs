@@ -29,6 +29,7 @@ use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr, Required};
         (name = "users", description = "Account administration (admin_system)"),
         (name = "agents", description = "Active-inference agents: lifecycle, stepping, beliefs, history"),
         (name = "inference", description = "Stateless inference and GMN models"),
+        (name = "realtime", description = "Live events over WebSockets (docs/REALTIME.md)"),
     )
 )]
 struct ApiDoc;

@@ -10,7 +10,7 @@ use crate::middleware::normalize::trim_trailing_slash;
 use crate::middleware::stack::StackLayer;
 use crate::paths::{DOCS_PATH, METRICS_PATH, OPENAPI_PATH};
 use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
-use crate::routes::{agent_steps, agents, audit_events, auth, health, inference, metrics, users};
+use crate::routes::{agent_steps, agents, audit_events, auth, health, inference, metrics, users, ws};
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -69,6 +69,9 @@ fn declare(routes: Routes) -> Routes {
         .add(routes!(inference::run_inference), Operation::signed_in().inference_body())
         .add(routes!(inference::validate_gmn), Operation::signed_in().inference_body())
         .add(routes!(inference::list_gmn_examples), Operation::signed_in())
+        // real-time events: the handler authenticates (a bearer token or a ticket) before upgrading
+        .add(routes!(ws::create_ws_ticket), Operation::signed_in().limited(LimitClass::WsConnect))
+        .add(routes!(ws::connect_ws), Operation::public().limited(LimitClass::WsConnect))
 }
 
 /// The routes the Swagger UI router registers (`SwaggerUi` adds them itself), with their policies.
