@@ -616,14 +616,12 @@ def parse_exposition(text: str) -> dict[str, tuple[set[str], str]]:
 
 
 # Families the server does not export at the scrape: the step-time histogram
-# appears with the first agent step (the scrape steps none), and the WebSocket,
-# event-relay and coalition-formation families come with features not in the
-# binary yet (the runbook's panels and alerts name them ahead of time). Each
-# must still look like one of ours (name and labels are checked when it appears).
+# appears with the first agent step (the scrape steps none), and the
+# coalition-formation family comes with a feature not in the binary yet (the
+# runbook's panels and alerts name it ahead of time). Each must still look like
+# one of ours (name and labels are checked when it appears).
 PENDING = {
     "freeagentics_inference_duration_seconds": (set(), HIST),
-    "freeagentics_active_connections": (set(), "gauge"),
-    "freeagentics_events_published_total": ({"topic_kind"}, "counter"),
     "freeagentics_coalition_formations_total": ({"strategy", "outcome"}, "counter"),
 }
 

@@ -13,12 +13,10 @@ const OURS: [&str; 3] = ["http_", "freeagentics_", "process_"];
 /// target labels, and `__name__`.
 const ADDED_LABELS: [&str; 8] = ["le", "job", "instance", "namespace", "pod", "service", "container", "__name__"];
 /// Families not exported at start-up: the step-time histogram appears with the first step; the
-/// WebSocket, event-relay and coalition-formation families come with features not built yet.
-/// Each with the labels it will carry.
-const PENDING: [(&str, &[&str]); 4] = [
+/// coalition-formation family comes with a feature not built yet. Each with the labels it will
+/// carry.
+const PENDING: [(&str, &[&str]); 2] = [
     ("freeagentics_inference_duration_seconds", &[]),
-    ("freeagentics_active_connections", &[]),
-    ("freeagentics_events_published_total", &["topic_kind"]),
     ("freeagentics_coalition_formations_total", &["strategy", "outcome"]),
 ];
 
