@@ -423,3 +423,82 @@ async fn a_slow_reader_is_closed_while_a_fast_one_keeps_receiving_sqlite() {
 async fn a_slow_reader_is_closed_while_a_fast_one_keeps_receiving_postgres() {
     slow_reader(Backend::Postgres).await;
 }
+
+/// A token that expires while its socket is open ends it with 4002 (within the re-check
+/// interval), though the token was good at the handshake.
+async fn expiry(backend: Backend) {
+    let Some(app) = spawn(backend, &[("WS_AUTH_RECHECK_SECONDS", "0.2")]).await else { return };
+    let user = app.register("ws-expiring").await;
+    let now = time::OffsetDateTime::now_utc();
+    let claims = json!({
+        "iss": "freeagentics-auth", "aud": "freeagentics-api", "sub": user.id, "role": "observer",
+        "jti": uuid::Uuid::now_v7(), "typ": "access",
+        "iat": (now.unix_timestamp_nanos() / 1_000_000) as f64 / 1000.0,
+        "nbf": now.unix_timestamp(), "exp": now.unix_timestamp() + 2,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("primary".to_owned());
+    let key = jsonwebtoken::EncodingKey::from_secret(crate::helpers::TEST_JWT_SECRET.as_bytes());
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let mut socket = app.ws(&token).await;
+    socket.subscribe(&["system"]).await;
+    let started = std::time::Instant::now();
+    assert_eq!(close_code(socket.closed().await), 4002);
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_token_ends_its_socket_sqlite() {
+    expiry(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_token_ends_its_socket_postgres() {
+    expiry(Backend::Postgres).await;
+}
+
+/// `resume` replays up to WS_REPLAY_MAX events; one more is `resync_required`. A socket follows
+/// at most 100 topics.
+async fn replay_and_topic_limits(backend: Backend) {
+    let Some(app) = spawn(backend, &[("WS_REPLAY_MAX", "2")]).await else { return };
+    let owner = app.user_with_role("ws-limits", "agent_manager").await;
+    let mut socket = app.ws(&owner.access).await;
+    socket.subscribe(&["agents"]).await;
+    let first = app.new_agent(&owner.access, "first").await;
+    let mark = socket.event().await;
+    assert_eq!(mark["data"]["id"], first["id"]);
+    let second = app.new_agent(&owner.access, "second").await;
+    let third = app.new_agent(&owner.access, "third").await;
+    assert_eq!(socket.event().await["data"]["id"], second["id"]);
+    let last = socket.event().await;
+    assert_eq!(last["data"]["id"], third["id"]);
+    // two missed: replayed
+    let mut two = app.ws(&owner.access).await;
+    two.subscribe(&["agents"]).await;
+    two.send(json!({ "type": "resume", "after": mark["id"] })).await;
+    assert_eq!(two.event().await["data"]["id"], second["id"]);
+    assert_eq!(two.event().await["data"]["id"], third["id"]);
+    // three missed: more than may be replayed
+    let before_mark = mark["id"].as_u64().unwrap() - 1;
+    two.send(json!({ "type": "resume", "after": before_mark })).await;
+    assert_eq!(two.recv().await, json!({ "type": "resync_required", "topic": "agents" }));
+
+    let topics: Vec<String> = (0..101).map(|_| format!("coalition:{}", uuid::Uuid::now_v7())).collect();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let answers = socket.subscribe(&names).await;
+    // `agents` and 99 of these make 100; the last is refused
+    assert_eq!(answers.len(), 3, "two refusals, then the answer");
+    assert_eq!(answers[0]["code"], "too_many_topics");
+    assert_eq!(answers[1]["code"], "too_many_topics");
+    assert_eq!(answers[2]["topics"].as_array().unwrap().len(), 99);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_and_topic_limits_hold_at_their_edges_sqlite() {
+    replay_and_topic_limits(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_and_topic_limits_hold_at_their_edges_postgres() {
+    replay_and_topic_limits(Backend::Postgres).await;
+}
