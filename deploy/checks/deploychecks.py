@@ -616,14 +616,10 @@ def parse_exposition(text: str) -> dict[str, tuple[set[str], str]]:
 
 
 # Families the server does not export at the scrape: the step-time histogram
-# appears with the first agent step (the scrape steps none), and the WebSocket
-# and event-relay families come with features not in the
-# binary yet (the runbook's panels and alerts name them ahead of time). Each
-# must still look like one of ours (name and labels are checked when it appears).
+# appears with the first agent step (the scrape steps none). It must still look
+# like one of ours (name and labels are checked when it appears).
 PENDING = {
     "freeagentics_inference_duration_seconds": (set(), HIST),
-    "freeagentics_active_connections": (set(), "gauge"),
-    "freeagentics_events_published_total": ({"topic_kind"}, "counter"),
 }
 
 

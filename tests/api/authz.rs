@@ -50,6 +50,9 @@ const ROUTES: &[(&str, &str, Option<Option<&str>>)] = &[
     ("POST", "/api/v1/inference/run", Some(None)),
     ("POST", "/api/v1/gmn/validate", Some(None)),
     ("GET", "/api/v1/gmn/examples", Some(None)),
+    ("POST", "/api/v1/ws/ticket", Some(None)),
+    // public in the table: the handler accepts a bearer token or a ticket (401 without either)
+    ("GET", "/api/v1/ws", None),
 ];
 
 const ROLES: [(&str, &[&str]); 4] = [

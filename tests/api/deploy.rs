@@ -12,14 +12,9 @@ const OURS: [&str; 3] = ["http_", "freeagentics_", "process_"];
 /// Labels Prometheus or the aggregation adds, not the exporter: `le` of `_bucket` series,
 /// target labels, and `__name__`.
 const ADDED_LABELS: [&str; 8] = ["le", "job", "instance", "namespace", "pod", "service", "container", "__name__"];
-/// Families not exported at start-up: the step-time histogram appears with the first step; the
-/// WebSocket and event-relay families come with features not built yet.
-/// Each with the labels it will carry.
-const PENDING: [(&str, &[&str]); 3] = [
-    ("freeagentics_inference_duration_seconds", &[]),
-    ("freeagentics_active_connections", &[]),
-    ("freeagentics_events_published_total", &["topic_kind"]),
-];
+/// Families not exported at start-up, with the labels they will carry: the step-time histogram
+/// appears with the first step.
+const PENDING: [(&str, &[&str]); 1] = [("freeagentics_inference_duration_seconds", &[])];
 
 /// The labels of a pending family (`None` if the family is exported now).
 fn pending_labels(name: &str) -> Option<&'static [&'static str]> {

@@ -141,6 +141,7 @@ impl TestApp {
             ("RATE_LIMIT_REFRESH", "1000,1000/60".to_owned()),
             ("RATE_LIMIT_WRITES", "1000,1000/60".to_owned()),
             ("RATE_LIMIT_READS", "1000,1000/60".to_owned()),
+            ("RATE_LIMIT_WS_CONNECT", "1000,1000/60".to_owned()),
             ("PASSWORD_HASH_CONCURRENCY", "4".to_owned()),
             ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
         ];

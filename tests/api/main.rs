@@ -24,3 +24,6 @@ mod openapi;
 mod rate_limit;
 mod telemetry;
 mod users;
+mod ws;
+mod ws_client;
+mod ws_replicas;

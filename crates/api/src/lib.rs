@@ -19,6 +19,7 @@ pub mod observability;
 pub mod openapi;
 pub mod paths;
 pub mod policy;
+pub mod realtime;
 pub mod router;
 pub mod routes;
 pub mod state;

@@ -9,11 +9,19 @@ pub enum LimitClass {
     Refresh,
     Writes,
     Reads,
+    /// Opening WebSockets (tickets and upgrades).
+    WsConnect,
 }
 
 impl LimitClass {
-    pub const ALL: [LimitClass; 5] =
-        [LimitClass::Login, LimitClass::Register, LimitClass::Refresh, LimitClass::Writes, LimitClass::Reads];
+    pub const ALL: [LimitClass; 6] = [
+        LimitClass::Login,
+        LimitClass::Register,
+        LimitClass::Refresh,
+        LimitClass::Writes,
+        LimitClass::Reads,
+        LimitClass::WsConnect,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -22,6 +30,7 @@ impl LimitClass {
             LimitClass::Refresh => "refresh",
             LimitClass::Writes => "writes",
             LimitClass::Reads => "reads",
+            LimitClass::WsConnect => "ws_connect",
         }
     }
 
@@ -69,6 +78,7 @@ pub struct RateLimits {
     pub refresh: ClassLimit,
     pub writes: ClassLimit,
     pub reads: ClassLimit,
+    pub ws_connect: ClassLimit,
 }
 
 impl Default for RateLimits {
@@ -80,6 +90,7 @@ impl Default for RateLimits {
             refresh: ClassLimit::new(10, 30, 60),
             writes: ClassLimit::new(20, 100, 60),
             reads: ClassLimit::new(60, 300, 60),
+            ws_connect: ClassLimit::new(50, 200, 60),
         }
     }
 }
@@ -92,6 +103,7 @@ impl RateLimits {
             LimitClass::Refresh => self.refresh,
             LimitClass::Writes => self.writes,
             LimitClass::Reads => self.reads,
+            LimitClass::WsConnect => self.ws_connect,
         }
     }
 
@@ -102,6 +114,7 @@ impl RateLimits {
             LimitClass::Refresh => &mut self.refresh,
             LimitClass::Writes => &mut self.writes,
             LimitClass::Reads => &mut self.reads,
+            LimitClass::WsConnect => &mut self.ws_connect,
         }
     }
 }

@@ -30,6 +30,7 @@ use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr, Required};
         (name = "agents", description = "Active-inference agents: lifecycle, stepping, beliefs, history"),
         (name = "coalitions", description = "Coalitions of agents: membership, objectives, status, formation"),
         (name = "inference", description = "Stateless inference and GMN models"),
+        (name = "realtime", description = "Live events over WebSockets (docs/REALTIME.md)"),
     )
 )]
 struct ApiDoc;

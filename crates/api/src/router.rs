@@ -12,7 +12,7 @@ use crate::paths::{DOCS_PATH, METRICS_PATH, OPENAPI_PATH};
 use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
 use crate::routes::{
     agent_steps, agents, audit_events, auth, coalition_formation, coalition_members, coalition_objectives, coalitions,
-    health, inference, metrics, users,
+    health, inference, metrics, users, ws,
 };
 use crate::{ApiError, AppState, openapi};
 use axum::Router;
@@ -87,6 +87,9 @@ fn declare(routes: Routes) -> Routes {
         .add(routes!(inference::run_inference), Operation::signed_in().inference_body())
         .add(routes!(inference::validate_gmn), Operation::signed_in().inference_body())
         .add(routes!(inference::list_gmn_examples), Operation::signed_in())
+        // real-time events: the handler authenticates (a bearer token or a ticket) before upgrading
+        .add(routes!(ws::create_ws_ticket), Operation::signed_in().limited(LimitClass::WsConnect))
+        .add(routes!(ws::connect_ws), Operation::public().limited(LimitClass::WsConnect))
 }
 
 /// The routes the Swagger UI router registers (`SwaggerUi` adds them itself), with their policies.

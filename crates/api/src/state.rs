@@ -58,6 +58,8 @@ pub struct App {
     pub engine: crate::agents::Engine,
     /// Answers whose status their operation does not document (see `policy`).
     pub contract: Arc<ContractLog>,
+    /// WebSockets: the local fan-out, the event bus, tickets, and the sockets' shutdown signal.
+    pub realtime: crate::realtime::Realtime,
 }
 
 impl std::fmt::Debug for App {

@@ -138,6 +138,7 @@ impl Application {
             metrics_on_own_listener: metrics_listener.is_some(),
             coalition_max_per_agent: config.coalition_max_per_agent,
         };
+        let realtime = crate::realtime::build(config, redis.as_ref());
         let lifecycle = Arc::new(Lifecycle::default());
         let state = AppState(Arc::new(App {
             config: api,
@@ -156,6 +157,7 @@ impl Application {
             caches,
             engine: Engine::new(crate::security::inference_settings(config)),
             contract: Arc::default(),
+            realtime,
         }));
 
         if let Some(path) = &config.maintenance_file {
@@ -180,6 +182,9 @@ impl Application {
         tasks.spawn(metrics_upkeep(state.clone(), cancel.clone()));
         tasks.spawn(prune_expired(state.clone(), Duration::from_secs(config.events_retention_seconds), cancel.clone()));
         tasks.spawn(count_agents(state.clone(), cancel.clone()));
+        let relay_poll = Duration::from_millis(config.events_relay_poll_ms);
+        tasks.spawn(crate::realtime::relay(state.clone(), relay_poll, cancel.clone()));
+        tasks.spawn(crate::realtime::read_bus(state.clone(), cancel.clone()));
         if let Some(redis) = state.redis.clone() {
             tasks.spawn(probe_redis(redis, cancel.clone()));
         }
@@ -264,12 +269,21 @@ impl Application {
             () = shutdown => {}
         }
         state.lifecycle.start_draining();
+        // sockets are told at once (Close 1001), so their clients reconnect elsewhere while this
+        // replica drains; they are waited for with the in-flight requests below
+        state.realtime.shutdown.cancel();
+        state.realtime.sockets.close();
         metrics::gauge!("freeagentics_ready").set(0.0);
         tracing::info!(drain_seconds = drain.as_secs_f64(), "draining: readiness is now 503");
         tokio::time::sleep(drain).await;
         control.stop_accepting();
-        match tokio::time::timeout(shutdown_timeout, &mut server).await {
-            Ok(_) => tracing::info!("in-flight requests finished"),
+        let finished = async {
+            let _ = (&mut server).await;
+            state.realtime.sockets.wait().await;
+        };
+        let outcome = tokio::time::timeout(shutdown_timeout, finished).await;
+        match outcome {
+            Ok(()) => tracing::info!("in-flight requests and WebSockets finished"),
             Err(_) => {
                 tracing::warn!(timeout_seconds = shutdown_timeout.as_secs_f64(), "in-flight requests cut off");
                 control.abort();

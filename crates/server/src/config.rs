@@ -85,6 +85,19 @@ pub struct Config {
     pub agent_history_limit: u32,
     pub coalition_max_per_agent: usize,
     pub events_retention_seconds: u64,
+    /// Events the bus retains for `resume` (Redis stream length, or the in-process ring).
+    pub events_stream_max_len: usize,
+    /// How often each replica's relay looks for committed, unpublished events.
+    pub events_relay_poll_ms: u64,
+    pub ws_max_connections_per_user: usize,
+    pub ws_heartbeat_interval_seconds: f64,
+    pub ws_pong_timeout_seconds: f64,
+    pub ws_send_queue: usize,
+    pub ws_max_message_bytes: usize,
+    pub ws_max_messages_per_minute: u32,
+    pub ws_ticket_ttl_seconds: u64,
+    pub ws_auth_recheck_seconds: f64,
+    pub ws_replay_max: usize,
     pub inference_threads: usize,
     pub inference_step_timeout_ms: u64,
     pub inference_run_timeout_ms: u64,
@@ -115,6 +128,7 @@ pub struct Config {
     pub rate_limit_refresh: Option<String>,
     pub rate_limit_writes: Option<String>,
     pub rate_limit_reads: Option<String>,
+    pub rate_limit_ws_connect: Option<String>,
     pub login_throttle_account_ip_failures: u32,
     pub login_throttle_ip_failures: u32,
     pub login_throttle_account_failures: u32,
@@ -176,6 +190,17 @@ impl Default for Config {
             agent_history_limit: 1000,
             coalition_max_per_agent: 3,
             events_retention_seconds: 7 * 24 * 3600,
+            events_stream_max_len: 10_000,
+            events_relay_poll_ms: 20,
+            ws_max_connections_per_user: 5,
+            ws_heartbeat_interval_seconds: 25.0,
+            ws_pong_timeout_seconds: 10.0,
+            ws_send_queue: 256,
+            ws_max_message_bytes: 64 * 1024,
+            ws_max_messages_per_minute: 120,
+            ws_ticket_ttl_seconds: 30,
+            ws_auth_recheck_seconds: 1.0,
+            ws_replay_max: 1000,
             inference_threads: 0,
             inference_step_timeout_ms: 2000,
             inference_run_timeout_ms: 10_000,
@@ -202,6 +227,7 @@ impl Default for Config {
             rate_limit_refresh: None,
             rate_limit_writes: None,
             rate_limit_reads: None,
+            rate_limit_ws_connect: None,
             login_throttle_account_ip_failures: 5,
             login_throttle_ip_failures: 20,
             login_throttle_account_failures: 100,
@@ -331,13 +357,14 @@ impl Config {
     }
 
     /// `(class, RATE_LIMIT_<CLASS> value)` for each rate-limit class.
-    pub fn rate_limit_specs(&self) -> [(LimitClass, Option<&str>); 5] {
+    pub fn rate_limit_specs(&self) -> [(LimitClass, Option<&str>); 6] {
         [
             (LimitClass::Login, self.rate_limit_login.as_deref()),
             (LimitClass::Register, self.rate_limit_register.as_deref()),
             (LimitClass::Refresh, self.rate_limit_refresh.as_deref()),
             (LimitClass::Writes, self.rate_limit_writes.as_deref()),
             (LimitClass::Reads, self.rate_limit_reads.as_deref()),
+            (LimitClass::WsConnect, self.rate_limit_ws_connect.as_deref()),
         ]
     }
 
@@ -423,6 +450,49 @@ impl Config {
             (60..=90 * 24 * 3600).contains(&self.events_retention_seconds),
             "EVENTS_RETENTION_SECONDS: must be 60 to 7776000 (90 days)",
         );
+        check(
+            &mut errors,
+            (100..=1_000_000).contains(&self.events_stream_max_len),
+            "EVENTS_STREAM_MAX_LEN: must be 100 to 1000000",
+        );
+        check(
+            &mut errors,
+            (5..=10_000).contains(&self.events_relay_poll_ms),
+            "EVENTS_RELAY_POLL_MS: must be 5 to 10000",
+        );
+        check(
+            &mut errors,
+            (1..=1000).contains(&self.ws_max_connections_per_user),
+            "WS_MAX_CONNECTIONS_PER_USER: must be 1 to 1000",
+        );
+        check(
+            &mut errors,
+            in_range(self.ws_heartbeat_interval_seconds, 0.05, 300.0),
+            "WS_HEARTBEAT_INTERVAL_SECONDS: must be a number from 0.05 to 300 (proxies close idle sockets at 60 s)",
+        );
+        check(
+            &mut errors,
+            in_range(self.ws_pong_timeout_seconds, 0.05, 300.0),
+            "WS_PONG_TIMEOUT_SECONDS: must be a number from 0.05 to 300",
+        );
+        check(&mut errors, (1..=65_536).contains(&self.ws_send_queue), "WS_SEND_QUEUE: must be 1 to 65536");
+        check(
+            &mut errors,
+            (1024..=16 * 1024 * 1024).contains(&self.ws_max_message_bytes),
+            "WS_MAX_MESSAGE_BYTES: must be 1 KiB to 16 MiB",
+        );
+        check(
+            &mut errors,
+            (1..=100_000).contains(&self.ws_max_messages_per_minute),
+            "WS_MAX_MESSAGES_PER_MINUTE: must be 1 to 100000",
+        );
+        check(&mut errors, (1..=300).contains(&self.ws_ticket_ttl_seconds), "WS_TICKET_TTL_SECONDS: must be 1 to 300");
+        check(
+            &mut errors,
+            in_range(self.ws_auth_recheck_seconds, 0.05, 60.0),
+            "WS_AUTH_RECHECK_SECONDS: must be a number from 0.05 to 60",
+        );
+        check(&mut errors, (1..=100_000).contains(&self.ws_replay_max), "WS_REPLAY_MAX: must be 1 to 100000");
         check(&mut errors, self.inference_threads <= 256, "INFERENCE_THREADS: must be 0 (one per CPU) to 256");
         check(
             &mut errors,
@@ -716,6 +786,33 @@ mod tests {
         assert!(error.to_string().contains("TRUSTED_PROXIES"), "{error}");
         let error = Config::from_pairs([("CORS_ORIGINS", "*".to_owned())]).unwrap_err();
         assert!(error.to_string().contains("CORS_ORIGINS"), "{error}");
+    }
+
+    #[test]
+    fn websocket_limits_are_checked_at_their_edges() {
+        for (name, lowest, below, highest, above) in [
+            ("WS_MAX_CONNECTIONS_PER_USER", "1", "0", "1000", "1001"),
+            ("WS_SEND_QUEUE", "1", "0", "65536", "65537"),
+            ("WS_MAX_MESSAGE_BYTES", "1024", "1023", "16777216", "16777217"),
+            ("WS_MAX_MESSAGES_PER_MINUTE", "1", "0", "100000", "100001"),
+            ("WS_TICKET_TTL_SECONDS", "1", "0", "300", "301"),
+            ("WS_HEARTBEAT_INTERVAL_SECONDS", "0.05", "0.04", "300", "301"),
+            ("WS_PONG_TIMEOUT_SECONDS", "0.05", "0.04", "300", "301"),
+            ("WS_AUTH_RECHECK_SECONDS", "0.05", "0.04", "60", "61"),
+            ("WS_REPLAY_MAX", "1", "0", "100000", "100001"),
+            ("EVENTS_STREAM_MAX_LEN", "100", "99", "1000000", "1000001"),
+            ("EVENTS_RELAY_POLL_MS", "5", "4", "10000", "10001"),
+        ] {
+            for ok in [lowest, highest] {
+                assert!(Config::from_pairs([(name, ok.to_owned())]).is_ok(), "{name}={ok}");
+            }
+            for bad in [below, above] {
+                let error = Config::from_pairs([(name, bad.to_owned())]).unwrap_err().to_string();
+                assert!(error.contains(name), "{name}={bad}: {error}");
+            }
+        }
+        let error = Config::from_pairs([("RATE_LIMIT_WS_CONNECT", "lots".to_owned())]).unwrap_err().to_string();
+        assert!(error.contains("RATE_LIMIT_WS_CONNECT"), "{error}");
     }
 
     #[test]

@@ -224,22 +224,42 @@ impl RedisPool {
 
     /// A pub/sub connection of its own (pooled connections cannot subscribe), to the primary.
     pub async fn subscriber(&self) -> Result<deadpool_redis::redis::aio::PubSub, RedisError> {
+        let connect = async { self.client().await?.get_async_pubsub().await.map_err(classify) };
+        tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), connect)
+            .await
+            .map_err(|_| RedisError::Unavailable("timed out".to_owned()))?
+    }
+
+    /// A connection of its own to the primary, for commands that block the connection (`XREAD
+    /// BLOCK`): on a pooled one they would stall every command queued behind them. `response`
+    /// bounds each reply, so it must exceed the longest block asked for.
+    pub async fn dedicated(
+        &self,
+        response: Duration,
+    ) -> Result<deadpool_redis::redis::aio::MultiplexedConnection, RedisError> {
+        let config = deadpool_redis::redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout.max(Duration::from_secs(1))))
+            .set_response_timeout(Some(response));
         let connect = async {
-            let client = match &self.dedicated {
-                Dedicated::Direct(client) => client.clone(),
-                Dedicated::Sentinel { sentinels, master, node } => {
-                    let mut sentinel =
-                        deadpool_redis::redis::sentinel::Sentinel::build(sentinels.clone()).map_err(classify)?;
-                    let node = deadpool_redis::redis::sentinel::SentinelNodeConnectionInfo::default()
-                        .set_redis_connection_info(node.clone());
-                    sentinel.async_master_for(master, Some(&node)).await.map_err(classify)?
-                }
-            };
-            client.get_async_pubsub().await.map_err(classify)
+            self.client().await?.get_multiplexed_async_connection_with_config(&config).await.map_err(classify)
         };
         tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), connect)
             .await
             .map_err(|_| RedisError::Unavailable("timed out".to_owned()))?
+    }
+
+    /// A client for the one Redis, or for the primary a sentinel names now.
+    async fn client(&self) -> Result<deadpool_redis::redis::Client, RedisError> {
+        match &self.dedicated {
+            Dedicated::Direct(client) => Ok(client.clone()),
+            Dedicated::Sentinel { sentinels, master, node } => {
+                let mut sentinel =
+                    deadpool_redis::redis::sentinel::Sentinel::build(sentinels.clone()).map_err(classify)?;
+                let node = deadpool_redis::redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(node.clone());
+                sentinel.async_master_for(master, Some(&node)).await.map_err(classify)
+            }
+        }
     }
 
     /// PING round trip, for readiness.

@@ -9,6 +9,8 @@ use freeagentics_test_support::redis_url;
 
 #[path = "conformance/cache.rs"]
 mod cache;
+#[path = "conformance/events.rs"]
+mod events;
 
 /// A denylist whose cache listens to Redis invalidations (as in the server), with its task.
 fn redis_denylist(pool: &RedisPool) -> RedisDenylist {

@@ -18,6 +18,7 @@ mod migrations;
 mod model;
 mod postgres;
 mod queries;
+mod relay_queries;
 mod rows;
 mod sqlite;
 mod timing;
@@ -40,5 +41,6 @@ pub use model::{
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::{
-    AgentStore, AuditStore, Backend, CoalitionStore, EventStore, IdempotencyStore, Store, TokenStore, UserStore,
+    AgentStore, AuditStore, Backend, CoalitionStore, EventRelayStore, EventStore, IdempotencyStore, Store, TokenStore,
+    UserStore,
 };

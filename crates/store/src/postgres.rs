@@ -213,3 +213,26 @@ mod coalition_sql {
         order by a.id limit $2";
     pub const COUNT_COALITIONS_BY_STATUS: &str = "select status, count(*) from coalitions group by status";
 }
+
+crate::relay_queries::impl_relay_store!(PgStore, crate::postgres::relay_sql);
+
+mod relay_sql {
+    pub const ANY_UNPUBLISHED: &str = "select exists (select 1 from events where published_at is null)";
+    /// One numbering transaction at a time across replicas; released at commit (so it also works
+    /// through a transaction-mode pooler).
+    pub const LOCK_RELAY: &str = "select pg_advisory_xact_lock(7140001)";
+    /// Keeps the sequence past the bus's newest id (a database restored from a backup must not
+    /// hand out numbers the bus already holds); answers 0: the sequence numbers by itself.
+    pub const NUMBER_FROM: &str = "select (case when $1 >= (select last_value from events_seq_seq) \
+        then setval('events_seq_seq', $1) * 0 else 0 end)::bigint";
+    /// Numbers in id order: the inner query is sorted before `nextval` runs over its rows.
+    pub const NUMBER_EVENTS: &str = "update events set seq = numbered.seq + $2 from (\
+        select id, nextval('events_seq_seq') as seq from (\
+        select id from events where seq is null order by id limit $1 for update) batch) numbered \
+        where events.id = numbered.id";
+    pub const NUMBERED_UNPUBLISHED: &str =
+        "select * from events where seq is not null and published_at is null order by seq limit $1";
+    pub const MARK_PUBLISHED: &str =
+        "update events set published_at = $2 where seq <= $1 and seq is not null and published_at is null";
+    pub const TOPIC_EVENTS: &str = "select * from events where topic = $1 order by id limit $2";
+}

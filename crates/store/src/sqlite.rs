@@ -210,3 +210,23 @@ mod coalition_sql {
         order by a.id limit ?2";
     pub const COUNT_COALITIONS_BY_STATUS: &str = "select status, count(*) from coalitions group by status";
 }
+
+crate::relay_queries::impl_relay_store!(SqliteStore, crate::sqlite::relay_sql);
+
+mod relay_sql {
+    pub const ANY_UNPUBLISHED: &str = "select exists (select 1 from events where published_at is null)";
+    /// SQLite has one writer: the transaction alone serialises numbering.
+    pub const LOCK_RELAY: &str = "select 1";
+    /// New numbers follow every number in use and the bus's newest id (after retention deleted
+    /// every row, `max(seq)` alone would start again below what the bus holds).
+    pub const NUMBER_FROM: &str = "select max(coalesce((select max(seq) from events), 0), ?1)";
+    pub const NUMBER_EVENTS: &str = "with batch as (\
+        select id, row_number() over (order by id) as n from events where seq is null order by id limit ?1) \
+        update events set seq = ?2 + (select n from batch where batch.id = events.id) \
+        where id in (select id from batch)";
+    pub const NUMBERED_UNPUBLISHED: &str =
+        "select * from events where seq is not null and published_at is null order by seq limit ?1";
+    pub const MARK_PUBLISHED: &str =
+        "update events set published_at = ?2 where seq <= ?1 and seq is not null and published_at is null";
+    pub const TOPIC_EVENTS: &str = "select * from events where topic = ?1 order by id limit ?2";
+}

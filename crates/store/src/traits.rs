@@ -213,10 +213,32 @@ pub trait EventStore: Send + Sync {
     async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// What the event relay needs of the outbox (`relay_queries.rs`).
+#[async_trait]
+pub trait EventRelayStore: Send + Sync {
+    /// Numbers the events not numbered yet (at most `limit`, in id order) after every number in
+    /// use and after `floor` (the bus's newest id), then returns the numbered events not yet
+    /// published, lowest number first. Replicas number one at a time; the numbers are committed
+    /// when this returns.
+    async fn sequence_events(&self, floor: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// Marks every numbered event up to `through` as published; returns how many.
+    async fn mark_published(&self, through: i64, at: OffsetDateTime) -> Result<u64, StoreError>;
+    /// The retained events of one topic, published or not, oldest first (tests and support).
+    async fn topic_events(&self, topic: &str, limit: u32) -> Result<Vec<Event>, StoreError>;
+}
+
 /// Everything the service persists, behind one object chosen at start-up.
 #[async_trait]
 pub trait Store:
-    UserStore + TokenStore + AuditStore + AgentStore + CoalitionStore + IdempotencyStore + EventStore + std::fmt::Debug
+    UserStore
+    + TokenStore
+    + AuditStore
+    + AgentStore
+    + CoalitionStore
+    + IdempotencyStore
+    + EventStore
+    + EventRelayStore
+    + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
     /// `SELECT 1` through the pool: readiness uses it.

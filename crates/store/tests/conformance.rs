@@ -15,10 +15,13 @@ use pgbouncer::PgBouncer;
 
 #[path = "conformance/agents.rs"]
 mod agents;
+#[path = "conformance/relay.rs"]
+mod relay;
 use agents::*;
 #[path = "conformance/coalitions.rs"]
 mod coalitions;
 use coalitions::*;
+use relay::*;
 
 async fn sqlite() -> (SqliteStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fa-store-{}", Uuid::now_v7().simple()));
@@ -166,6 +169,8 @@ conformance!(
     deleting_an_agent_leaves_its_coalitions_by_the_rules,
     formation_persists_all_or_nothing,
     concurrent_joins_never_overcommit,
+    events_are_numbered_once_in_order_and_marked,
+    numbers_stay_above_the_bus,
 );
 
 fn new_user(name: &str) -> NewUser {

@@ -52,8 +52,17 @@ impl AuthUser {
     /// Verifies the bearer token, the denylist and the account (exists, active, token issued after
     /// `tokens_valid_after`), and leaves the user in the request's extensions.
     pub async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = bearer_claims(parts, state).ok_or_else(|| ApiError::Unauthorized(INVALID.to_owned()))?;
+        let auth = Self::from_claims(state, claims).await?;
+        parts.extensions.insert(auth.clone());
+        Ok(auth)
+    }
+
+    /// The user of verified claims, if the token is still good: not revoked, the account exists
+    /// and is active, and the token was issued after `tokens_valid_after`. Also how a WebSocket
+    /// re-checks the token it was opened with.
+    pub async fn from_claims(state: &AppState, claims: AccessClaims) -> Result<Self, ApiError> {
         let unauthorized = || ApiError::Unauthorized(INVALID.to_owned());
-        let claims = bearer_claims(parts, state).ok_or_else(unauthorized)?;
         if state.denylist.is_revoked(&claims.jti.to_string()).await {
             return Err(unauthorized());
         }
@@ -66,9 +75,7 @@ impl AuthUser {
             return Err(unauthorized());
         }
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        let auth = AuthUser { user, claims };
-        parts.extensions.insert(auth.clone());
-        Ok(auth)
+        Ok(AuthUser { user, claims })
     }
 }
 

@@ -108,11 +108,15 @@ fn describe_all() {
         "freeagentics_coalitions",
         "Coalitions by status (a total over every replica, refreshed every 15 s)"
     );
+    describe_gauge!("freeagentics_active_connections", "Open WebSocket connections on this replica");
+    describe_counter!(
+        "freeagentics_events_published_total",
+        "Outbox events published to the event bus, by topic kind (counted once, by the replica that published)"
+    );
 }
 
 /// Series that must exist from the first scrape, at zero (issue #4: panels and alerts always have
-/// a series once their feature is built). Features not built yet register nothing: WebSocket
-/// connections and published events appear with their features.
+/// a series once their feature is built).
 pub fn register_baseline(version: &str, git_sha: &str) {
     gauge!("freeagentics_build_info", "version" => version.to_owned(), "git_sha" => git_sha.to_owned()).set(1.0);
     gauge!("http_requests_in_flight").set(0.0);
@@ -121,6 +125,10 @@ pub fn register_baseline(version: &str, git_sha: &str) {
     counter!("freeagentics_db_pool_acquire_timeouts_total").absolute(0);
     counter!("freeagentics_redis_errors_total").absolute(0);
     counter!("freeagentics_user_registrations_total").absolute(0);
+    gauge!("freeagentics_active_connections").increment(0.0);
+    for kind in crate::realtime::TOPIC_KINDS {
+        counter!("freeagentics_events_published_total", "topic_kind" => kind).increment(0);
+    }
     for template in ["basic-explorer", "goal-optimizer", "pattern-predictor", "gmn_agent"] {
         counter!("freeagentics_agent_interactions_total", "template" => template).absolute(0);
     }

@@ -12,3 +12,4 @@ pub mod inference;
 pub mod metrics;
 pub mod users;
 pub mod views;
+pub mod ws;
