@@ -59,6 +59,7 @@ fn ticket_key(ticket: &str) -> String {
 #[into_params(parameter_in = Query)]
 pub struct ConnectQuery {
     /// From `POST /api/v1/ws/ticket`, when the client cannot send `Authorization`.
+    #[param(min_length = 43, max_length = 43, pattern = "^[A-Za-z0-9_-]{43}$")]
     pub ticket: Option<String>,
 }
 
