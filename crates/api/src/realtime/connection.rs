@@ -17,6 +17,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 /// Topics one socket may follow at once.
 pub const MAX_TOPICS: usize = 100;
+/// After a `subscribe`, live events wait this long for a `resume` (which the client sends right
+/// behind it), so a replay always comes before them: events are never sent out of order.
+const RESUME_WINDOW: Duration = Duration::from_millis(500);
+/// How long a full send queue may stay full before its client counts as too slow.
+const SEND_GRACE: Duration = Duration::from_secs(1);
 /// How long a closing socket may take to get its Close frame out before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -63,17 +68,21 @@ pub async fn serve(socket: WebSocket, state: AppState, user: AuthUser, slot: Slo
         user,
         topics: Vec::new(),
         last_sent: 0,
+        hold: None,
         queue,
         budget: Budget::new(realtime.settings.messages_per_minute),
     };
     let closing = session.run(&mut stream).await;
-    drop(session);
+    // the Close frame is handed over before the queue closes: a writer that saw the queue close
+    // first would end the socket without saying why
     let Some(Closing { code, reason }) = closing else {
+        drop(session);
         drop(closer);
         let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
         return;
     };
     let _ = closer.send(CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
+    drop(session);
     // the socket stays open until the client answers the Close (or the grace ends): dropping a
     // connection with unread input resets it, and a reset discards what the client had not yet
     // read — the Close frame itself
@@ -154,6 +163,9 @@ struct Session<'a> {
     topics: Vec<String>,
     /// The newest event id sent: a replay and the live stream never send one twice.
     last_sent: u64,
+    /// Until when live events are held after a subscription (see [`RESUME_WINDOW`]). They wait
+    /// in the hub's channel, in order, not in the session.
+    hold: Option<Instant>,
     queue: mpsc::Sender<Message>,
     budget: Budget,
 }
@@ -177,7 +189,15 @@ impl<'a> Session<'a> {
         let pong_deadline = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(pong_deadline);
         let mut awaiting_pong = false;
+        let hold_over = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(hold_over);
         loop {
+            if let Some(until) = self.hold
+                && hold_over.deadline() != until
+            {
+                hold_over.as_mut().reset(until);
+            }
+            let holding = self.hold.is_some();
             let step = tokio::select! {
                 () = realtime.shutdown.cancelled() => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
                 incoming = stream.next() => {
@@ -188,13 +208,17 @@ impl<'a> Session<'a> {
                         Some(Ok(message)) => self.received(message).await,
                     }
                 }
-                signal = hub.recv() => self.signal(signal),
+                signal = hub.recv(), if !holding => self.signal(signal).await,
+                () = &mut hold_over, if holding => {
+                    self.hold = None;
+                    Ok(())
+                }
                 _ = heartbeat.tick() => {
                     if !awaiting_pong {
                         awaiting_pong = true;
                         pong_deadline.as_mut().reset(Instant::now() + settings.pong_timeout);
                     }
-                    self.push(Message::Ping(axum::body::Bytes::new()))
+                    self.push(Message::Ping(axum::body::Bytes::new())).await
                 }
                 () = &mut pong_deadline, if awaiting_pong => Err(Closing::new(close::HEARTBEAT_TIMEOUT, "no answer to ping")),
                 _ = recheck.tick() => self.recheck().await,
@@ -215,29 +239,31 @@ impl<'a> Session<'a> {
     }
 
     /// Queues a message for the writer; a full queue means the client reads too slowly.
-    fn push(&self, message: Message) -> Step {
-        match self.queue.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    async fn push(&self, message: Message) -> Step {
+        // a burst (a replay, the events held for a resume) may wait for room a moment; a queue
+        // that stays full means the client reads too slowly
+        match tokio::time::timeout(SEND_GRACE, self.queue.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Err(_) => {
                 tracing::info!(user_id = %self.user.user.id, "closing a WebSocket whose client reads too slowly");
                 Err(Closing::new(close::POLICY, "send queue full: the client reads too slowly"))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(None),
+            Ok(Err(_)) => Err(None),
         }
     }
 
-    fn reply(&self, message: &ServerMessage<'_>) -> Step {
-        self.push(Message::Text(message.text().into()))
+    async fn reply(&self, message: &ServerMessage<'_>) -> Step {
+        self.push(Message::Text(message.text().into())).await
     }
 
-    fn error(&self, code: &str, message: &str, topic: Option<&str>) -> Step {
-        self.reply(&ServerMessage::Error { code, message, topic })
+    async fn error(&self, code: &str, message: &str, topic: Option<&str>) -> Step {
+        self.reply(&ServerMessage::Error { code, message, topic }).await
     }
 
-    fn signal(&mut self, signal: Result<Signal, broadcast::error::RecvError>) -> Step {
+    async fn signal(&mut self, signal: Result<Signal, broadcast::error::RecvError>) -> Step {
         match signal {
-            Ok(Signal::Event(frame)) => self.send_event(&frame),
-            Ok(Signal::Resync) => self.resync_all(),
+            Ok(Signal::Event(frame)) => self.send_event(&frame).await,
+            Ok(Signal::Resync) => self.resync_all().await,
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 Err(Closing::new(close::POLICY, "fell behind the event stream"))
             }
@@ -245,17 +271,17 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn send_event(&mut self, frame: &Arc<Frame>) -> Step {
+    async fn send_event(&mut self, frame: &Arc<Frame>) -> Step {
         if frame.id <= self.last_sent || !frame.is_for(&self.topics) {
             return Ok(());
         }
         self.last_sent = frame.id;
-        self.push(Message::Text(frame.text.clone()))
+        self.push(Message::Text(frame.text.clone())).await
     }
 
-    fn resync_all(&self) -> Step {
+    async fn resync_all(&self) -> Step {
         for topic in &self.topics {
-            self.reply(&ServerMessage::ResyncRequired { topic })?;
+            self.reply(&ServerMessage::ResyncRequired { topic }).await?;
         }
         Ok(())
     }
@@ -265,7 +291,7 @@ impl<'a> Session<'a> {
             Message::Text(text) => text,
             Message::Binary(_) => {
                 self.spend()?;
-                return self.error("invalid_message", "messages are JSON text frames", None);
+                return self.error("invalid_message", "messages are JSON text frames", None).await;
             }
             // answered by the protocol layer; they count as signs of life only
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
@@ -276,13 +302,13 @@ impl<'a> Session<'a> {
         match parsed {
             Err(error) => {
                 let message = format!("not a valid message: {error}");
-                self.error("invalid_message", &message, None)
+                self.error("invalid_message", &message, None).await
             }
-            Ok(ClientMessage::Ping {}) => self.reply(&ServerMessage::Pong),
+            Ok(ClientMessage::Ping {}) => self.reply(&ServerMessage::Pong).await,
             Ok(ClientMessage::Subscribe { topics }) => self.subscribe(topics).await,
             Ok(ClientMessage::Unsubscribe { topics }) => {
                 self.topics.retain(|t| !topics.contains(t));
-                self.reply(&ServerMessage::Unsubscribed { topics: &topics })
+                self.reply(&ServerMessage::Unsubscribed { topics: &topics }).await
             }
             Ok(ClientMessage::Resume { after }) => self.resume(after).await,
         }
@@ -300,7 +326,7 @@ impl<'a> Session<'a> {
                 continue;
             }
             let Some(topic) = Topic::parse(&name) else {
-                self.error("unknown_topic", "no such topic", Some(&name))?;
+                self.error("unknown_topic", "no such topic", Some(&name)).await?;
                 continue;
             };
             if let Err(refusal) = topic.authorize(self.state, &self.user).await {
@@ -309,40 +335,47 @@ impl<'a> Session<'a> {
                     "unknown_topic" => "no such topic",
                     _ => "the topic cannot be checked now; retry",
                 };
-                self.error(refusal.code(), message, Some(&name))?;
+                self.error(refusal.code(), message, Some(&name)).await?;
                 continue;
             }
             if self.topics.len() >= MAX_TOPICS {
-                self.error("too_many_topics", "a connection follows at most 100 topics", Some(&name))?;
+                self.error("too_many_topics", "a connection follows at most 100 topics", Some(&name)).await?;
                 continue;
             }
             self.topics.push(name.clone());
+            self.hold = Some(Instant::now() + RESUME_WINDOW);
             granted.push(name);
         }
         granted.dedup();
-        self.reply(&ServerMessage::Subscribed { topics: &granted })
+        self.reply(&ServerMessage::Subscribed { topics: &granted }).await
     }
 
     async fn resume(&mut self, after: u64) -> Step {
         if self.topics.is_empty() {
-            return self.error("not_subscribed", "subscribe to topics before resuming them", None);
+            return self.error("not_subscribed", "subscribe to topics before resuming them", None).await;
+        }
+        // live events past `after` already went out: what lay between cannot be put before them
+        if after < self.last_sent {
+            self.hold = None;
+            return self.resync_all().await;
         }
         let state: &'a AppState = self.state;
         let realtime = &state.realtime;
+        self.hold = None;
         match realtime.bus.replay(after, realtime.settings.replay_max).await {
             Ok(Replay::Complete(events)) => {
                 for event in events {
                     let frame = Arc::new(Frame::render(&event));
-                    self.send_event(&frame)?;
+                    self.send_event(&frame).await?;
                 }
                 // nothing newer was missed: later events come live, past `last_sent`
                 self.last_sent = self.last_sent.max(after);
                 Ok(())
             }
-            Ok(Replay::Gone) => self.resync_all(),
+            Ok(Replay::Gone) => self.resync_all().await,
             Err(error) => {
                 tracing::warn!(%error, "replay failed: the client must resynchronise");
-                self.resync_all()
+                self.resync_all().await
             }
         }
     }
