@@ -131,6 +131,8 @@ async fn main() {
             for (socket, seen) in sockets.into_iter().zip(&seen) {
                 follow(socket, Arc::clone(seen));
             }
+            // past the window in which a new subscription holds live events for a `resume`
+            tokio::time::sleep(Duration::from_secs(1)).await;
             let mut sent = HashMap::new();
             let mut answers = Vec::new();
             for i in 0..events {
