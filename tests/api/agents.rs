@@ -3,11 +3,8 @@
 //! history pruning, the outbox row of every change, limits; and read-after-write across two
 //! server processes on one PostgreSQL and one Redis.
 use crate::both_backends;
-use crate::helpers::{
-    Backend, Options, PASSWORD, Process, Session, TEST_JWT_SECRET, TestApp, TestDatabase, problem, redis_url,
-    services_available,
-};
-use reqwest::{Client, Response, StatusCode};
+use crate::helpers::{Backend, Options, Replicas, TestApp, problem};
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -550,48 +547,9 @@ async fn inference_bodies_have_their_own_limit() {
 /// agent in its in-process cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_one_replica_is_read_on_the_other() {
-    if !services_available().await {
-        return;
-    }
-    let database = TestDatabase::create().await;
-    let prefix = format!("fa:test:{}:", uuid::Uuid::now_v7().simple());
-    let env = vec![
-        ("DATABASE_URL", database.url.clone()),
-        ("REDIS_URL", redis_url()),
-        ("REDIS_KEY_PREFIX", prefix),
-        ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
-        ("RATE_LIMIT_ENABLED", "false".to_owned()),
-    ];
-    let mut admin_env = env.clone();
-    admin_env.push(("ADMIN_USERNAME", "root".to_owned()));
-    admin_env.push(("ADMIN_EMAIL", "root@example.com".to_owned()));
-    admin_env.push(("ADMIN_PASSWORD", PASSWORD.to_owned()));
-    let mut a = Process::spawn(&admin_env).await;
-    let mut b = Process::spawn(&env).await;
-    a.discard_log();
-    b.discard_log();
-    let client = Client::new();
-    // the admin is created in the background at start-up
-    let login = json!({ "username_or_email": "root", "password": PASSWORD });
-    let mut session = None;
-    for _ in 0..100 {
-        let response = client.post(format!("{}/api/v1/auth/login", a.base)).json(&login).send().await.unwrap();
-        if response.status() == StatusCode::OK {
-            session = Some(Session::from_body(response.json().await.unwrap()));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let session = session.expect("the admin signs in");
-    let created = client
-        .post(format!("{}/api/v1/agents", a.base))
-        .bearer_auth(&session.access)
-        .json(&new_agent("replicated"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let agent: Value = created.json().await.unwrap();
+    let Some(replicas) = Replicas::start().await else { return };
+    let (a, b, client, session) = (&replicas.a, &replicas.b, &replicas.client, &replicas.admin);
+    let agent = replicas.create(a, &new_agent("replicated")).await;
     let read_b = || async {
         let url = format!("{}/api/v1/agents/{}", b.base, agent["id"].as_str().unwrap());
         client.get(url).bearer_auth(&session.access).send().await.unwrap().json::<Value>().await.unwrap()

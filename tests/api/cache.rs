@@ -3,8 +3,7 @@
 //! second, although B serves its reads of the same principal from its in-process layer; and with
 //! Redis stopped and restarted, B never serves a copy invalidated while its channel was down.
 use crate::helpers::{
-    PASSWORD, Process, RedisServer, Session, TEST_JWT_SECRET, TestDatabase, redis_server_available, redis_url,
-    services_available,
+    PASSWORD, Process, RedisServer, Replicas, Session, redis_server_available, redis_url, services_available,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -13,47 +12,8 @@ use std::time::{Duration, Instant};
 /// How long a change may take to reach the other replica (the cache's documented bound).
 const BOUND: Duration = Duration::from_secs(1);
 
-struct Replicas {
-    a: Process,
-    b: Process,
-    client: Client,
-    admin: String,
-    _database: TestDatabase,
-}
-
 async fn replicas(redis: &str) -> Replicas {
-    let database = TestDatabase::create().await;
-    let prefix = format!("fa:test:{}:", uuid::Uuid::now_v7().simple());
-    let env = |admin: bool| {
-        let mut env = vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", redis.to_owned()),
-            ("REDIS_KEY_PREFIX", prefix.clone()),
-            ("REDIS_TIMEOUT_MS", "200".to_owned()),
-            ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
-            ("RATE_LIMIT_ENABLED", "false".to_owned()),
-        ];
-        if admin {
-            env.push(("ADMIN_USERNAME", "root".to_owned()));
-            env.push(("ADMIN_EMAIL", "root@example.com".to_owned()));
-            env.push(("ADMIN_PASSWORD", PASSWORD.to_owned()));
-        }
-        env
-    };
-    let mut a = Process::spawn(&env(true)).await;
-    let mut b = Process::spawn(&env(false)).await;
-    a.discard_log();
-    b.discard_log();
-    let client = Client::new();
-    let mut admin = None;
-    for _ in 0..100 {
-        if let Some(session) = login(&client, &a, "root").await {
-            admin = Some(session.access);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Replicas { a, b, client, admin: admin.expect("the admin is bootstrapped"), _database: database }
+    Replicas::start_on(redis, &[("REDIS_TIMEOUT_MS", "200")]).await
 }
 
 async fn login(client: &Client, at: &Process, username: &str) -> Option<Session> {
@@ -80,7 +40,7 @@ impl Replicas {
 
     async fn patch_user(&self, id: &str, body: Value) {
         let url = format!("{}/api/v1/users/{id}", self.a.base);
-        let response = self.client.patch(url).bearer_auth(&self.admin).json(&body).send().await.unwrap();
+        let response = self.client.patch(url).bearer_auth(&self.admin.access).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
     }
 
@@ -131,7 +91,7 @@ async fn changes_on_one_replica_reach_the_other_within_the_bound() {
 
     // deactivation on A: refused on B
     let deactivate = replicas.client.delete(format!("{}/api/v1/users/{}", replicas.a.base, user.id));
-    assert_eq!(deactivate.bearer_auth(&replicas.admin).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(deactivate.bearer_auth(&replicas.admin.access).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     let took = replicas.until_b(&promoted.access, |status, _| status == StatusCode::UNAUTHORIZED).await;
     assert!(took <= BOUND, "the deactivation reached B after {took:?}");
 }

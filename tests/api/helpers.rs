@@ -6,9 +6,10 @@
 //! run skips those variants with a notice; with `CI=true` it fails instead.
 use freeagentics_server::{Application, Config};
 use reqwest::{Client, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -575,5 +576,68 @@ impl RedisServer {
     /// Kills the server (the port is free again; `start_on` the same port restarts it).
     pub async fn stop(&mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Two server processes (the real binary) on one fresh PostgreSQL database and one Redis key
+/// prefix; `a` creates an admin at start-up, whose session is `admin`. `env` starts a third.
+pub struct Replicas {
+    pub a: Process,
+    pub b: Process,
+    pub client: Client,
+    pub admin: Session,
+    pub env: Vec<(&'static str, String)>,
+    _database: TestDatabase,
+}
+
+impl Replicas {
+    /// On the test PostgreSQL and Redis; `None` (with a notice) when they are unavailable outside CI.
+    pub async fn start() -> Option<Replicas> {
+        if !services_available().await {
+            return None;
+        }
+        Some(Replicas::start_on(&redis_url(), &[("SHUTDOWN_DRAIN_SECONDS", "0")]).await)
+    }
+
+    /// On the test PostgreSQL and the Redis at `redis`, with `extra` configuration on both.
+    pub async fn start_on(redis: &str, extra: &[(&'static str, &str)]) -> Replicas {
+        let database = TestDatabase::create().await;
+        let mut env = vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.to_owned()),
+            ("REDIS_KEY_PREFIX", format!("fa:test:{}:", uuid::Uuid::now_v7().simple())),
+            ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+            ("RATE_LIMIT_ENABLED", "false".to_owned()),
+        ];
+        env.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
+        let mut admin_env = env.clone();
+        admin_env.push(("ADMIN_USERNAME", "root".to_owned()));
+        admin_env.push(("ADMIN_EMAIL", "root@example.com".to_owned()));
+        admin_env.push(("ADMIN_PASSWORD", PASSWORD.to_owned()));
+        let mut a = Process::spawn(&admin_env).await;
+        let mut b = Process::spawn(&env).await;
+        a.discard_log();
+        b.discard_log();
+        let client = Client::new();
+        let login = json!({ "username_or_email": "root", "password": PASSWORD });
+        let mut admin = None;
+        for _ in 0..100 {
+            let response = client.post(format!("{}/api/v1/auth/login", a.base)).json(&login).send().await.unwrap();
+            if response.status() == StatusCode::OK {
+                admin = Some(Session::from_body(response.json().await.unwrap()));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let admin = admin.expect("the admin signs in");
+        Replicas { a, b, client, admin, env, _database: database }
+    }
+
+    /// Creates an agent from `body` through `on`, as the admin; the agent.
+    pub async fn create(&self, on: &Process, body: &Value) -> Value {
+        let url = format!("{}/api/v1/agents", on.base);
+        let response = self.client.post(url).bearer_auth(&self.admin.access).json(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
     }
 }

@@ -3,8 +3,8 @@
 //! exactly what it missed; a process killed right after its commits loses no event; and with Redis
 //! stopped a subscriber is told to resync rather than left in silence.
 use crate::helpers::{
-    Options, PASSWORD, Process, RedisServer, Session, TEST_JWT_SECRET, TestApp, TestDatabase, redis_server_available,
-    redis_url, services_available,
+    Options, PASSWORD, Process, RedisServer, Replicas, Session, TEST_JWT_SECRET, TestApp, redis_server_available,
+    services_available,
 };
 use crate::ws_client::WsClient;
 use reqwest::{Client, StatusCode};
@@ -15,61 +15,6 @@ fn new_agent(name: &str) -> Value {
     json!({ "name": name, "template": "basic-explorer", "parameters": { "width": 4, "height": 4, "horizon": 1 } })
 }
 
-struct Replicas {
-    a: Process,
-    b: Process,
-    client: Client,
-    admin: Session,
-    env: Vec<(&'static str, String)>,
-    _database: TestDatabase,
-}
-
-impl Replicas {
-    async fn start() -> Option<Replicas> {
-        if !services_available().await {
-            return None;
-        }
-        let database = TestDatabase::create().await;
-        let env = vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", redis_url()),
-            ("REDIS_KEY_PREFIX", format!("fa:test:{}:", uuid::Uuid::now_v7().simple())),
-            ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
-            ("RATE_LIMIT_ENABLED", "false".to_owned()),
-            ("SHUTDOWN_DRAIN_SECONDS", "0".to_owned()),
-        ];
-        let mut admin_env = env.clone();
-        admin_env.push(("ADMIN_USERNAME", "root".to_owned()));
-        admin_env.push(("ADMIN_EMAIL", "root@example.com".to_owned()));
-        admin_env.push(("ADMIN_PASSWORD", PASSWORD.to_owned()));
-        let mut a = Process::spawn(&admin_env).await;
-        let mut b = Process::spawn(&env).await;
-        a.discard_log();
-        b.discard_log();
-        let client = Client::new();
-        let login = json!({ "username_or_email": "root", "password": PASSWORD });
-        let mut admin = None;
-        for _ in 0..100 {
-            let response = client.post(format!("{}/api/v1/auth/login", a.base)).json(&login).send().await.unwrap();
-            if response.status() == StatusCode::OK {
-                admin = Some(Session::from_body(response.json().await.unwrap()));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let admin = admin.expect("the admin signs in");
-        Some(Replicas { a, b, client, admin, env, _database: database })
-    }
-
-    async fn create(&self, on: &Process, name: &str) -> Value {
-        let url = format!("{}/api/v1/agents", on.base);
-        let response =
-            self.client.post(url).bearer_auth(&self.admin.access).json(&new_agent(name)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_replica_reaches_subscribers_on_the_other_and_resumes_there() {
     let Some(replicas) = Replicas::start().await else { return };
@@ -78,7 +23,7 @@ async fn a_change_on_one_replica_reaches_subscribers_on_the_other_and_resumes_th
     let mut on_a = WsClient::connect(&replicas.a.base, &replicas.admin.access).await;
     on_a.subscribe(&["agents"]).await;
 
-    let first = replicas.create(&replicas.a, "made-on-a").await;
+    let first = replicas.create(&replicas.a, &new_agent("made-on-a")).await;
     let seen_b = on_b.event().await;
     assert_eq!(seen_b["data"], first);
     let seen_a = on_a.event().await;
@@ -88,7 +33,7 @@ async fn a_change_on_one_replica_reaches_subscribers_on_the_other_and_resumes_th
     drop(on_a);
     let mut missed = Vec::new();
     for name in ["gap-1", "gap-2", "gap-3"] {
-        missed.push(replicas.create(&replicas.a, name).await["id"].clone());
+        missed.push(replicas.create(&replicas.a, &new_agent(name)).await["id"].clone());
     }
     for id in &missed {
         assert_eq!(&on_b.event().await["data"]["id"], id);
@@ -111,7 +56,7 @@ async fn a_replica_killed_right_after_its_commits_loses_no_event() {
     // A commits and is killed at once: whatever its relay had not published, B's relay does
     let mut created = Vec::new();
     for i in 0..20 {
-        created.push(replicas.create(&replicas.a, &format!("doomed-{i}")).await["id"].clone());
+        created.push(replicas.create(&replicas.a, &new_agent(&format!("doomed-{i}"))).await["id"].clone());
     }
     replicas.a.child.start_kill().unwrap();
     let _ = replicas.a.child.wait().await;
