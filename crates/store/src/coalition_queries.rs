@@ -328,9 +328,9 @@ macro_rules! impl_coalition_traits {
 
                 /// After objectives changed: an active coalition whose objectives are all complete
                 /// starts disbanding. Returns the change to apply with the version bump.
-                fn objectives_status(detail: &CoalitionDetail, total: usize, complete: usize) -> CoalitionChange {
+                fn objectives_status(status: CoalitionStatus, total: usize, complete: usize) -> CoalitionChange {
                     CoalitionChange {
-                        status: status_after_objectives_changed(detail.coalition.status, total, complete),
+                        status: status_after_objectives_changed(status, total, complete),
                         ..CoalitionChange::default()
                     }
                 }
@@ -463,12 +463,8 @@ macro_rules! impl_coalition_traits {
                             // activating a coalition whose objectives are already all complete
                             // goes straight on to disbanding, as completing the last one would
                             let complete = detail.objectives.iter().filter(|o| o.progress >= 1.0).count();
-                            let active = CoalitionDetail {
-                                coalition: Coalition { status: to, ..coalition.clone() },
-                                ..detail.clone()
-                            };
                             change.status =
-                                Self::objectives_status(&active, detail.objectives.len(), complete).status.or(Some(to));
+                                status_after_objectives_changed(to, detail.objectives.len(), complete).or(Some(to));
                         }
                     }
                     Self::set_coalition(&mut tx, id, &change, OffsetDateTime::now_utc()).await?;
@@ -605,8 +601,13 @@ macro_rules! impl_coalition_traits {
                     let total = detail.objectives.len() + 1;
                     let complete = detail.objectives.iter().filter(|o| o.progress >= 1.0).count()
                         + usize::from(objective.progress >= 1.0);
-                    Self::set_coalition(&mut tx, coalition_id, &Self::objectives_status(&detail, total, complete), now)
-                        .await?;
+                    Self::set_coalition(
+                        &mut tx,
+                        coalition_id,
+                        &Self::objectives_status(detail.coalition.status, total, complete),
+                        now,
+                    )
+                    .await?;
                     let after = Self::coalition_detail(&mut tx, coalition_id).await?;
                     Self::write_event(&mut *tx, event(CoalitionEventKind::ObjectiveUpdated, &after)).await?;
                     tx.commit().await.map_err(Self::error)?;
@@ -648,7 +649,7 @@ macro_rules! impl_coalition_traits {
                         .iter()
                         .filter(|o| if o.id == objective_id { progress >= 1.0 } else { o.progress >= 1.0 })
                         .count();
-                    let status = Self::objectives_status(&detail, detail.objectives.len(), complete);
+                    let status = Self::objectives_status(detail.coalition.status, detail.objectives.len(), complete);
                     Self::set_coalition(&mut tx, coalition_id, &status, now).await?;
                     let after = Self::coalition_detail(&mut tx, coalition_id).await?;
                     Self::write_event(&mut *tx, event(CoalitionEventKind::ObjectiveUpdated, &after)).await?;
@@ -680,7 +681,7 @@ macro_rules! impl_coalition_traits {
                         .map_err(Self::error)?;
                     let remaining = detail.objectives.iter().filter(|o| o.id != objective_id);
                     let complete = remaining.clone().filter(|o| o.progress >= 1.0).count();
-                    let status = Self::objectives_status(&detail, remaining.count(), complete);
+                    let status = Self::objectives_status(detail.coalition.status, remaining.count(), complete);
                     Self::set_coalition(&mut tx, coalition_id, &status, now).await?;
                     let after = Self::coalition_detail(&mut tx, coalition_id).await?;
                     Self::write_event(&mut *tx, event(CoalitionEventKind::ObjectiveUpdated, &after)).await?;

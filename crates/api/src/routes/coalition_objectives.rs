@@ -25,14 +25,6 @@ pub struct ObjectivePath {
     pub objective_id: Uuid,
 }
 
-impl Validate for ObjectiveRequest {
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        self.check("", &mut errors);
-        errors.into_result()
-    }
-}
-
 /// At least one field.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -76,6 +76,14 @@ impl ObjectiveRequest {
     }
 }
 
+impl Validate for ObjectiveRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        self.check("", &mut errors);
+        errors.into_result()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCoalitionRequest {
