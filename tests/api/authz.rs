@@ -1,5 +1,5 @@
 //! The role × route matrix: every route, every role, compared with the policy table.
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -53,6 +53,20 @@ const ROUTES: &[(&str, &str, Option<Option<&str>>)] = &[
     ("POST", "/api/v1/ws/ticket", Some(None)),
     // public in the table: the handler accepts a bearer token or a ticket (401 without either)
     ("GET", "/api/v1/ws", None),
+    // the web frontend's development routes (DEV_ENDPOINTS)
+    ("GET", "/api/v1/dev-config", None),
+    ("GET", "/api/v1/metrics", None),
+    ("GET", "/api/agents", Some(Some("view_agents"))),
+    ("POST", "/api/agents", Some(Some("create_agent"))),
+    ("PATCH", "/api/agents/{id}", Some(Some("modify_agent"))),
+    ("DELETE", "/api/agents/{id}", Some(None)),
+    ("GET", "/api/v1/settings", Some(None)),
+    ("PATCH", "/api/v1/settings", Some(None)),
+    ("PUT", "/api/v1/settings", Some(None)),
+    ("DELETE", "/api/v1/settings/api-keys", Some(None)),
+    ("GET", "/api/v1/knowledge-graph", Some(Some("view_agents"))),
+    ("POST", "/api/process-prompt", Some(Some("create_agent"))),
+    ("GET", "/api/v1/ws/dev", None),
 ];
 
 const ROLES: [(&str, &[&str]); 4] = [
@@ -127,7 +141,8 @@ async fn role_route_matrix_matches_the_policy_table_postgres() {
 }
 
 async fn role_route_matrix(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    // with the development routes, so they are checked too
+    let Some(app) = TestApp::spawn_with(Options::new(backend).with("DEV_ENDPOINTS", "true")).await else { return };
     let target = app.register("target").await;
     for (role, permissions) in ROLES {
         let session = app.user_with_role(&format!("as-{role}"), role).await;

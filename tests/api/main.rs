@@ -15,6 +15,7 @@ mod connections;
 mod deploy;
 mod errors;
 mod failover;
+mod frontend;
 mod health;
 mod inference;
 mod jwt;

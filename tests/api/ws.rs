@@ -432,6 +432,11 @@ async fn slow_reader(backend: Backend) {
         assert_eq!(event["data"]["name"], format!("slow-{i}"));
     }
     writer.await.unwrap();
+    // the server gives up on the slow one once its queue stayed full for a second: wait for that
+    // before reading, or reading would make room in time (the fast client can finish first)
+    let only_the_fast_one =
+        crate::helpers::wait_until(Duration::from_secs(10), || async { app.state.realtime.sockets.len() == 1 }).await;
+    assert!(only_the_fast_one, "the slow reader's socket was not closed");
     // the slow one was cut off: it gets what was already on its way, then the end (with the
     // Close frame when the server could still write it)
     let mut received = 0;

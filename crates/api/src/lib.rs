@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod digest;
 pub mod error;
 pub mod extract;
+pub mod frontend;
 pub mod idempotency;
 pub mod limits;
 pub mod middleware;

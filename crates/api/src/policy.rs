@@ -105,6 +105,11 @@ impl Operation {
         Operation { limit: Limit::Class(class), ..self }
     }
 
+    /// Outside every rate-limit class.
+    pub const fn unlimited(self) -> Self {
+        Operation { limit: Limit::Unlimited, ..self }
+    }
+
     pub const fn if_match(self, if_match: IfMatch) -> Self {
         Operation { if_match, ..self }
     }

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use freeagentics_core::Permission::{AdminSystem, CreateAgent, CreateCoalition, ModifyAgent, ViewAgents};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,9 +35,9 @@ fn declare(routes: Routes) -> Routes {
     routes
         // probes and scrapes
         .add(routes!(health::get_liveness), Operation::probe())
-        .alias("/health/live", Method::GET, get(health::get_liveness), Operation::probe())
+        .alias("/health/live", &[(Method::GET, Operation::probe())], get(health::get_liveness))
         .add(routes!(health::get_readiness), Operation::probe())
-        .alias("/health/ready", Method::GET, get(health::get_readiness), Operation::probe())
+        .alias("/health/ready", &[(Method::GET, Operation::probe())], get(health::get_readiness))
         .add(routes!(metrics::get_metrics), Operation::probe())
         // accounts and sessions
         .add(routes!(auth::register_user), Operation::public().limited(LimitClass::Register))
@@ -92,6 +92,51 @@ fn declare(routes: Routes) -> Routes {
         .add(routes!(ws::connect_ws), Operation::public().limited(LimitClass::WsConnect))
 }
 
+/// The web frontend's development routes (docs/FRONTEND.md): only with `DEV_ENDPOINTS`, and not in
+/// the OpenAPI document (their shapes are the frontend's, not our contract).
+fn declare_frontend(routes: Routes) -> Routes {
+    use crate::routes::frontend::{agents, dev_config, knowledge_graph, metrics, prompt, settings, socket};
+    let signed_in = Operation::signed_in();
+    routes
+        // called without a token — 9 to 13 sign-ins on every page load, the footer every 5 s — by a
+        // frontend on the developer's machine: no rate limit to run out of while reloading
+        .alias("/api/v1/dev-config", &[(Method::GET, Operation::public().unlimited())], get(dev_config::get_dev_config))
+        .alias("/api/v1/metrics", &[(Method::GET, Operation::public().unlimited())], get(metrics::get_footer_metrics))
+        .alias(
+            "/api/agents",
+            &[(Method::GET, Operation::permitted(ViewAgents)), (Method::POST, Operation::permitted(CreateAgent))],
+            get(agents::list_agents).post(agents::create_agent),
+        )
+        .alias(
+            "/api/agents/{id}",
+            // delete: the owner or `delete_agent`, decided by the handler as on /api/v1/agents
+            &[(Method::PATCH, Operation::permitted(ModifyAgent)), (Method::DELETE, signed_in)],
+            patch(agents::rename_agent).delete(agents::delete_agent),
+        )
+        .alias(
+            "/api/v1/settings",
+            &[(Method::GET, signed_in), (Method::PATCH, signed_in), (Method::PUT, signed_in)],
+            get(settings::get_settings).patch(settings::patch_settings).put(settings::put_settings),
+        )
+        .alias("/api/v1/settings/api-keys", &[(Method::DELETE, signed_in)], delete(settings::delete_api_keys))
+        .alias(
+            "/api/v1/knowledge-graph",
+            &[(Method::GET, Operation::permitted(ViewAgents))],
+            get(knowledge_graph::get_knowledge_graph),
+        )
+        .alias(
+            "/api/process-prompt",
+            &[(Method::POST, Operation::permitted(CreateAgent))],
+            post(prompt::process_prompt),
+        )
+        // no token: the socket is the development account's (`WS_DEV_MAX_CONNECTIONS`)
+        .alias(
+            "/api/v1/ws/dev",
+            &[(Method::GET, Operation::public().limited(LimitClass::WsConnect))],
+            get(socket::connect_dev_socket),
+        )
+}
+
 /// The routes the Swagger UI router registers (`SwaggerUi` adds them itself), with their policies.
 const DOCS_UI_ROUTES: [(&str, Operation); 4] = [
     (OPENAPI_PATH, Operation::public()),
@@ -119,9 +164,11 @@ impl Routes {
         self
     }
 
-    /// An undocumented route (a probe alias) with its policy.
-    fn alias(mut self, path: &str, method: Method, route: MethodRouter<AppState>, operation: Operation) -> Self {
-        self.record(path, method, operation);
+    /// An undocumented route (a probe alias, a development route) with the policy of each method.
+    fn alias(mut self, path: &str, operations: &[(Method, Operation)], route: MethodRouter<AppState>) -> Self {
+        for (method, operation) in operations {
+            self.record(path, method.clone(), *operation);
+        }
         self.router = self.router.route(path, route);
         self
     }
@@ -149,30 +196,34 @@ impl Routes {
     }
 }
 
-fn assemble(contract: Arc<ContractLog>) -> (Router<AppState>, utoipa::openapi::OpenApi, RouteTable) {
+/// The routes; the frontend's development routes too when `frontend` is set.
+fn assemble(contract: Arc<ContractLog>, frontend: bool) -> (Router<AppState>, utoipa::openapi::OpenApi, RouteTable) {
     let routes = Routes {
         router: OpenApiRouter::with_openapi(openapi::base()),
         table: RouteTable::new(contract),
         problems: Vec::new(),
     };
-    declare(routes).finish()
+    let routes = declare(routes);
+    let routes = if frontend { declare_frontend(routes) } else { routes };
+    routes.finish()
 }
 
-/// The complete OpenAPI document, as served and committed.
+/// The complete OpenAPI document, as served and committed (the development routes are not in it).
 pub fn spec() -> utoipa::openapi::OpenApi {
-    assemble(Arc::default()).1
+    assemble(Arc::default(), false).1
 }
 
-/// Every operation and its policy (`tests/api/authz.rs` checks its matrix against it).
+/// Every operation and its policy, development routes included (`tests/api/authz.rs` checks its
+/// matrix against it).
 pub fn table() -> RouteTable {
-    assemble(Arc::default()).2
+    assemble(Arc::default(), true).2
 }
 
 /// The whole application: the declared routes, the docs UI, the 404 fallback, and the middleware
 /// stack (`middleware::stack`) around each of them — inside the router, so the stack knows the
 /// matched route template and, through it, the route's policy.
 pub fn build_router(state: AppState) -> Router {
-    let (routes, spec, table) = assemble(state.contract.clone());
+    let (routes, spec, table) = assemble(state.contract.clone(), state.frontend.is_some());
     routes
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, spec))
         .fallback(|| async { ApiError::NotFound })

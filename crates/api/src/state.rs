@@ -60,6 +60,9 @@ pub struct App {
     pub contract: Arc<ContractLog>,
     /// WebSockets: the local fan-out, the event bus, tickets, and the sockets' shutdown signal.
     pub realtime: crate::realtime::Realtime,
+    /// The web frontend's development mode (`DEV_ENDPOINTS`); `None` in every other deployment, and
+    /// then its routes do not exist.
+    pub frontend: Option<crate::frontend::Frontend>,
 }
 
 impl std::fmt::Debug for App {

@@ -8,6 +8,7 @@ pub mod agent_status;
 pub mod coalition;
 pub mod id;
 pub mod net;
+pub mod prompt;
 pub mod role;
 pub mod sensitive;
 pub mod validation;

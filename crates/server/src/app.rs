@@ -139,6 +139,16 @@ impl Application {
             coalition_max_per_agent: config.coalition_max_per_agent,
         };
         let realtime = crate::realtime::build(config, redis.as_ref());
+        let frontend = match config.dev_endpoints {
+            true => {
+                let key = crate::security::settings_key(config)?;
+                tracing::warn!(
+                    "DEV_ENDPOINTS is on: the web frontend's development routes are served (docs/FRONTEND.md)"
+                );
+                Some(freeagentics_api::frontend::Frontend::new(&key, config.ws_dev_max_connections))
+            }
+            false => None,
+        };
         let lifecycle = Arc::new(Lifecycle::default());
         let state = AppState(Arc::new(App {
             config: api,
@@ -158,6 +168,7 @@ impl Application {
             engine: Engine::new(crate::security::inference_settings(config)),
             contract: Arc::default(),
             realtime,
+            frontend,
         }));
 
         if let Some(path) = &config.maintenance_file {

@@ -80,7 +80,14 @@ pub struct Config {
     pub request_timeout_seconds: f64,
     pub max_body_bytes: usize,
     pub health_check_timeout_ms: u64,
+    /// Development endpoints for the web frontend (docs/FRONTEND.md); refused in production.
     pub dev_endpoints: bool,
+    /// Seals the API keys stored in frontend settings (32 bytes, hex or base64). Unset: generated
+    /// into `DATA_DIR/settings-key` when `DEV_ENDPOINTS` is on.
+    #[serde(skip_serializing)]
+    pub settings_encryption_key: Option<SecretString>,
+    /// Open development sockets (`/api/v1/ws/dev`) per replica: one frontend tab holds ~10.
+    pub ws_dev_max_connections: usize,
     pub agent_memory_optimization: bool,
     pub agent_history_limit: u32,
     pub coalition_max_per_agent: usize,
@@ -186,6 +193,8 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             health_check_timeout_ms: 2000,
             dev_endpoints: false,
+            settings_encryption_key: None,
+            ws_dev_max_connections: 32,
             agent_memory_optimization: false,
             agent_history_limit: 1000,
             coalition_max_per_agent: 3,
@@ -273,8 +282,16 @@ impl Config {
         let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
         let mut keys: Vec<String> = defaults.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
         keys.extend(
-            ["database_url", "redis_url", "jwt_secret", "jwt_previous_secret", "jwt_private_key", "admin_password"]
-                .map(str::to_owned),
+            [
+                "database_url",
+                "redis_url",
+                "jwt_secret",
+                "jwt_previous_secret",
+                "jwt_private_key",
+                "admin_password",
+                "settings_encryption_key",
+            ]
+            .map(str::to_owned),
         );
         keys
     }
@@ -465,6 +482,18 @@ impl Config {
             (1..=1000).contains(&self.ws_max_connections_per_user),
             "WS_MAX_CONNECTIONS_PER_USER: must be 1 to 1000",
         );
+        check(
+            &mut errors,
+            (1..=1000).contains(&self.ws_dev_max_connections),
+            "WS_DEV_MAX_CONNECTIONS: must be 1 to 1000",
+        );
+        if let Some(key) = &self.settings_encryption_key {
+            check(
+                &mut errors,
+                decode_key(key.expose_secret()).is_some(),
+                "SETTINGS_ENCRYPTION_KEY: must be 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`)",
+            );
+        }
         check(
             &mut errors,
             in_range(self.ws_heartbeat_interval_seconds, 0.05, 300.0),
@@ -714,6 +743,22 @@ impl Config {
     }
 }
 
+/// A 32-byte key written as 64 hex digits or as base64 (standard or URL-safe, padded or not).
+pub fn decode_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let text = text.trim();
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()?
+    } else {
+        let unpadded = text.trim_end_matches('=');
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(unpadded)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(unpadded))
+            .ok()?
+    };
+    bytes.try_into().ok()
+}
+
 /// `host:port` with a non-zero port; IPv6 hosts in brackets (`[::1]:26379`).
 fn host_port(entry: &str) -> Option<(String, u16)> {
     let (host, port) = entry.rsplit_once(':')?;
@@ -792,6 +837,7 @@ mod tests {
     fn websocket_limits_are_checked_at_their_edges() {
         for (name, lowest, below, highest, above) in [
             ("WS_MAX_CONNECTIONS_PER_USER", "1", "0", "1000", "1001"),
+            ("WS_DEV_MAX_CONNECTIONS", "1", "0", "1000", "1001"),
             ("WS_SEND_QUEUE", "1", "0", "65536", "65537"),
             ("WS_MAX_MESSAGE_BYTES", "1024", "1023", "16777216", "16777217"),
             ("WS_MAX_MESSAGES_PER_MINUTE", "1", "0", "100000", "100001"),
@@ -831,6 +877,22 @@ mod tests {
             let error = Config::from_pairs([("CORS_ORIGINS", bad.to_owned())]).unwrap_err().to_string();
             assert!(error.contains("CORS_ORIGINS: ") && error.contains(hint), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn settings_keys_are_exactly_32_bytes_in_hex_or_base64() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        assert_eq!(decode_key(hex).map(|k| (k[1], k[31])), Some((0x11, 0xff)));
+        let base64 = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=";
+        assert_eq!(decode_key(base64), decode_key(hex));
+        assert_eq!(decode_key(base64.trim_end_matches('=')), decode_key(hex), "unpadded");
+        assert_eq!(decode_key(&base64.replace('/', "_")), decode_key(hex), "URL-safe alphabet");
+        assert_eq!(decode_key(&hex[..62]), None, "31 bytes");
+        assert_eq!(decode_key("ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8A"), None, "33 bytes");
+        assert_eq!(decode_key("not a key"), None);
+        let error = Config::from_pairs([("SETTINGS_ENCRYPTION_KEY", "short".to_owned())]).unwrap_err().to_string();
+        assert!(error.contains("SETTINGS_ENCRYPTION_KEY") && !error.contains("short"), "named, never echoed: {error}");
+        assert!(Config::from_pairs([("SETTINGS_ENCRYPTION_KEY", hex.to_owned())]).is_ok());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub fn jwt_keys(config: &Config) -> anyhow::Result<JwtKeys> {
     } else {
         let secret = match &config.jwt_secret {
             Some(secret) => secret.expose_secret().as_bytes().to_vec(),
-            None => local_secret(&config.data_dir)?,
+            None => local_secret(&config.data_dir, "jwt-secret", 64)?,
         };
         JwtKeys::hs256(&config.jwt_key_id, &secret)?
     };
@@ -41,19 +41,33 @@ pub fn jwt_keys(config: &Config) -> anyhow::Result<JwtKeys> {
     })
 }
 
-fn local_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = dir.join("jwt-secret");
+/// A random secret of `bytes` bytes, hex-encoded, generated once into `dir/name` and read back on
+/// later starts (development only: production takes its secrets from configuration).
+fn local_secret(dir: &Path, name: &str, bytes: usize) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join(name);
     if let Ok(existing) = std::fs::read(&path)
         && existing.len() >= 32
     {
         return Ok(existing);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let secret: [u8; 64] = rand::random();
-    let encoded: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let encoded: String = (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
     write_private(&path, encoded.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a development signing key");
+    tracing::info!(path = %path.display(), "generated a development secret");
     Ok(encoded.into_bytes())
+}
+
+/// The key that seals API keys in frontend settings: `SETTINGS_ENCRYPTION_KEY`, else one generated
+/// once into `DATA_DIR/settings-key`. A key file that is not a key stops start-up rather than being
+/// replaced: a new key would make every stored API key unreadable.
+pub fn settings_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    if let Some(key) = &config.settings_encryption_key {
+        return crate::config::decode_key(key.expose_secret()).context("SETTINGS_ENCRYPTION_KEY is not a 32-byte key");
+    }
+    let text = local_secret(&config.data_dir, "settings-key", 32)?;
+    let path = config.data_dir.join("settings-key");
+    crate::config::decode_key(&String::from_utf8_lossy(&text))
+        .with_context(|| format!("{} does not hold a 32-byte hex key", path.display()))
 }
 
 #[cfg(unix)]

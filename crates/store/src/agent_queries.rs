@@ -357,6 +357,13 @@ macro_rules! impl_agent_traits {
                     Ok(StepPage { items: rows, next })
                 }
 
+                async fn agent_totals(&self) -> Result<crate::settings::AgentTotals, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("agent_totals");
+                    let (steps, mean_last_free_energy): (i64, Option<f64>) =
+                        sqlx::query_as(sql::AGENT_TOTALS).fetch_one(self.reader()).await.map_err(Self::error)?;
+                    Ok(crate::settings::AgentTotals { steps, mean_last_free_energy })
+                }
+
                 async fn count_agents_by_status(&self) -> Result<StatusCounts, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("count_agents_by_status");
                     let rows: Vec<(String, i64)> = sqlx::query_as(sql::COUNT_AGENTS_BY_STATUS)

@@ -20,6 +20,8 @@ mod postgres;
 mod queries;
 mod relay_queries;
 mod rows;
+pub mod settings;
+mod settings_queries;
 mod sqlite;
 mod timing;
 mod traits;
@@ -39,8 +41,9 @@ pub use model::{
     AuditEvent, Cursor, NewAuditEvent, NewRefreshToken, NewUser, Page, PoolStats, RefreshToken, UserChange, UserQuery,
 };
 pub use postgres::PgStore;
+pub use settings::{AgentTotals, UserSettings};
 pub use sqlite::SqliteStore;
 pub use traits::{
-    AgentStore, AuditStore, Backend, CoalitionStore, EventRelayStore, EventStore, IdempotencyStore, Store, TokenStore,
-    UserStore,
+    AgentStore, AuditStore, Backend, CoalitionStore, EventRelayStore, EventStore, IdempotencyStore, SettingsStore,
+    Store, TokenStore, UserStore,
 };

@@ -135,6 +135,8 @@ mod agent_sql {
     pub const LIST_STEPS: &str = "select * from agent_steps where agent_id = ?1 \
         and (?2 is null or seq < ?2) order by seq desc limit ?3";
     pub const COUNT_AGENTS_BY_STATUS: &str = "select status, count(*) from agents group by status";
+    pub const AGENT_TOTALS: &str =
+        "select coalesce(sum(step_count), 0) as steps, avg(last_free_energy) as mean_last_free_energy from agents";
     pub const INSERT_EVENT: &str =
         "insert into events (id, topic, kind, payload, created_at) values (?1, ?2, ?3, ?4, ?5)";
     pub const CLAIM_IDEMPOTENCY_KEY: &str = "insert into idempotency_keys \
@@ -212,6 +214,7 @@ mod coalition_sql {
 }
 
 crate::relay_queries::impl_relay_store!(SqliteStore, crate::sqlite::relay_sql);
+crate::settings_queries::impl_settings_store!(SqliteStore, crate::sqlite::settings_sql);
 
 mod relay_sql {
     pub const ANY_UNPUBLISHED: &str = "select exists (select 1 from events where published_at is null)";
@@ -229,4 +232,17 @@ mod relay_sql {
     pub const MARK_PUBLISHED: &str =
         "update events set published_at = ?2 where seq <= ?1 and seq is not null and published_at is null";
     pub const TOPIC_EVENTS: &str = "select * from events where topic = ?1 order by id limit ?2";
+}
+
+mod settings_sql {
+    pub const USER_SETTINGS: &str = "select * from user_settings where user_id = ?1";
+    /// The first write; a concurrent first write makes it return nothing (version mismatch).
+    pub const INSERT_USER_SETTINGS: &str = "insert into user_settings (user_id, llm_provider, llm_model, \
+        gnn_enabled, debug_logs, auto_suggest, openai_api_key, anthropic_api_key, version, updated_at) \
+        values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 + 1, ?9) \
+        on conflict (user_id) do nothing returning *";
+    pub const UPDATE_USER_SETTINGS: &str = "update user_settings set llm_provider = ?2, llm_model = ?3, \
+        gnn_enabled = ?4, debug_logs = ?5, auto_suggest = ?6, openai_api_key = ?7, \
+        anthropic_api_key = ?8, version = version + 1, updated_at = ?9 \
+        where user_id = ?1 and version = ?10 returning *";
 }

@@ -8,6 +8,7 @@ use crate::idempotency::IdempotencyClaim;
 use crate::model::{
     AuditEvent, Cursor, NewAuditEvent, NewRefreshToken, NewUser, Page, PoolStats, RefreshToken, UserChange, UserQuery,
 };
+use crate::settings::{AgentTotals, UserSettings};
 use crate::{MigrationStatus, StoreError};
 use async_trait::async_trait;
 use freeagentics_core::User;
@@ -100,6 +101,8 @@ pub trait AgentStore: Send + Sync {
     /// History newest first, before `before_seq` when given.
     async fn list_steps(&self, agent_id: Uuid, limit: u32, before_seq: Option<i64>) -> Result<StepPage, StoreError>;
     async fn count_agents_by_status(&self) -> Result<StatusCounts, StoreError>;
+    /// Steps and mean last free energy over every agent (one aggregate scan).
+    async fn agent_totals(&self) -> Result<AgentTotals, StoreError>;
 }
 
 /// Coalitions, members and objectives. Every write locks the coalition (after any agent it
@@ -227,6 +230,20 @@ pub trait EventRelayStore: Send + Sync {
     async fn topic_events(&self, topic: &str, limit: u32) -> Result<Vec<Event>, StoreError>;
 }
 
+/// Per-user settings of the web frontend.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn user_settings(&self, user_id: Uuid) -> Result<Option<UserSettings>, StoreError>;
+    /// Writes `settings` (their `version` and `updated_at` are ignored): the first write when
+    /// `expected_version` is `None`, otherwise only over that version. `VersionMismatch` when
+    /// another write came first; the caller reads again and reapplies its change.
+    async fn put_user_settings(
+        &self,
+        settings: &UserSettings,
+        expected_version: Option<i64>,
+    ) -> Result<UserSettings, StoreError>;
+}
+
 /// Everything the service persists, behind one object chosen at start-up.
 #[async_trait]
 pub trait Store:
@@ -238,6 +255,7 @@ pub trait Store:
     + IdempotencyStore
     + EventStore
     + EventRelayStore
+    + SettingsStore
     + std::fmt::Debug
 {
     fn backend(&self) -> Backend;

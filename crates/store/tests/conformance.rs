@@ -22,6 +22,9 @@ use agents::*;
 mod coalitions;
 use coalitions::*;
 use relay::*;
+#[path = "conformance/settings.rs"]
+mod settings;
+use settings::*;
 
 async fn sqlite() -> (SqliteStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fa-store-{}", Uuid::now_v7().simple()));
@@ -171,6 +174,8 @@ conformance!(
     concurrent_joins_never_overcommit,
     events_are_numbered_once_in_order_and_marked,
     numbers_stay_above_the_bus,
+    settings_are_versioned_per_user,
+    agent_totals_sum_steps_and_average_free_energy,
 );
 
 fn new_user(name: &str) -> NewUser {

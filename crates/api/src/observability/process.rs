@@ -4,18 +4,20 @@
 //! counters are integers. On other systems the section is empty.
 use std::fmt::Write as _;
 
-struct Sample {
-    cpu_seconds: f64,
-    resident_bytes: u64,
-    virtual_bytes: u64,
-    open_fds: usize,
-    max_fds: Option<u64>,
-    start_time_seconds: f64,
-    threads: i64,
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub cpu_seconds: f64,
+    pub resident_bytes: u64,
+    pub virtual_bytes: u64,
+    pub open_fds: usize,
+    pub max_fds: Option<u64>,
+    pub start_time_seconds: f64,
+    pub threads: i64,
 }
 
+/// This process now; `None` where /proc cannot be read.
 #[cfg(target_os = "linux")]
-fn sample() -> Option<Sample> {
+pub fn sample() -> Option<Sample> {
     use procfs::process::{LimitValue, Process};
     let me = Process::myself().ok()?;
     let stat = me.stat().ok()?;
@@ -36,7 +38,19 @@ fn sample() -> Option<Sample> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sample() -> Option<Sample> {
+pub fn sample() -> Option<Sample> {
+    None
+}
+
+/// The machine's memory (`MemTotal`), in bytes.
+#[cfg(target_os = "linux")]
+pub fn memory_total_bytes() -> Option<u64> {
+    use procfs::Current as _;
+    procfs::Meminfo::current().ok().map(|m| m.mem_total)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn memory_total_bytes() -> Option<u64> {
     None
 }
 

@@ -1,6 +1,7 @@
 //! One socket: a task that reads the client, follows the hub and keeps time (heartbeat, token
 //! checks), and a writer task fed through a bounded queue. Nothing waits on the client's reading
 //! except the writer: when the queue is full, the socket is closed (1008) instead of buffering.
+use super::frontend::FrontendDialect;
 use super::hub::{Frame, Signal};
 use super::protocol::{ClientMessage, ServerMessage, close};
 use super::topics::Topic;
@@ -53,8 +54,17 @@ impl Drop for Active {
     }
 }
 
+/// What a socket speaks.
+#[derive(Debug)]
+pub enum Dialect {
+    /// The event protocol (docs/REALTIME.md): subscriptions, resume, token re-checks.
+    Events,
+    /// The web frontend's development socket (`realtime::frontend`).
+    Frontend(FrontendDialect),
+}
+
 /// Runs an upgraded socket for `user` until either side ends it.
-pub async fn serve(socket: WebSocket, state: AppState, user: AuthUser, slot: Slot) {
+pub async fn serve(socket: WebSocket, state: AppState, user: AuthUser, slot: Slot, dialect: Dialect) {
     let realtime: &Realtime = &state.realtime;
     let _tracked = realtime.sockets.token();
     let _active = Active::open();
@@ -71,6 +81,7 @@ pub async fn serve(socket: WebSocket, state: AppState, user: AuthUser, slot: Slo
         hold: None,
         queue,
         budget: Budget::new(realtime.settings.messages_per_minute),
+        dialect,
     };
     let closing = session.run(&mut stream).await;
     // the Close frame is handed over before the queue closes: a writer that saw the queue close
@@ -168,6 +179,7 @@ struct Session<'a> {
     hold: Option<Instant>,
     queue: mpsc::Sender<Message>,
     budget: Budget,
+    dialect: Dialect,
 }
 
 /// What a step of the session decided.
@@ -191,6 +203,11 @@ impl<'a> Session<'a> {
         let mut awaiting_pong = false;
         let hold_over = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(hold_over);
+        if let Dialect::Frontend(frontend) = &self.dialect
+            && let Err(closing) = self.push(Message::Text(frontend.greeting().into())).await
+        {
+            return closing;
+        }
         loop {
             if let Some(until) = self.hold
                 && hold_over.deadline() != until
@@ -272,6 +289,12 @@ impl<'a> Session<'a> {
     }
 
     async fn send_event(&mut self, frame: &Arc<Frame>) -> Step {
+        if let Dialect::Frontend(frontend) = &self.dialect {
+            for message in frontend.translate(frame) {
+                self.push(Message::Text(message.into())).await?;
+            }
+            return Ok(());
+        }
         if frame.id <= self.last_sent || !frame.is_for(&self.topics) {
             return Ok(());
         }
@@ -298,6 +321,12 @@ impl<'a> Session<'a> {
             Message::Close(_) => return Err(None),
         };
         self.spend()?;
+        if let Dialect::Frontend(frontend) = &self.dialect {
+            return match frontend.answer(text.as_str()) {
+                Some(answer) => self.push(Message::Text(answer.into())).await,
+                None => Ok(()),
+            };
+        }
         let parsed = serde_json::from_str::<ClientMessage>(text.as_str());
         match parsed {
             Err(error) => {
@@ -382,6 +411,10 @@ impl<'a> Session<'a> {
 
     /// Ends the socket when its token would no longer be accepted by a request.
     async fn recheck(&mut self) -> Step {
+        // the development socket has no token of its client's to expire or revoke
+        if matches!(self.dialect, Dialect::Frontend(_)) {
+            return Ok(());
+        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
         if self.user.claims.exp <= now {
             return Err(Closing::new(close::TOKEN_EXPIRED, "access token expired"));

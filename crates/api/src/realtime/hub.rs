@@ -18,6 +18,10 @@ pub struct Frame {
     /// The collection topic that also receives it (`agents` for `agent:<id>`).
     pub collection: Option<String>,
     pub text: axum::extract::ws::Utf8Bytes,
+    /// The event's kind and payload, for sockets that render events their own way (the frontend's
+    /// development socket).
+    pub kind: String,
+    pub data: String,
 }
 
 impl Frame {
@@ -36,6 +40,8 @@ impl Frame {
             collection: crate::realtime::topics::collection_of(&event.topic),
             topic: event.topic.clone(),
             text: text.into(),
+            kind: event.kind.clone(),
+            data: event.data.clone(),
         }
     }
 

@@ -2,11 +2,12 @@
 //! — the local fan-out ([`Hub`]), the bus, tickets, the per-user connection count and the shutdown
 //! signal. The handlers are in `routes/ws.rs`; the relay and the bus reader run in the server.
 mod connection;
+pub mod frontend;
 mod hub;
 mod protocol;
 mod topics;
 
-pub use connection::serve;
+pub use connection::{Dialect, serve};
 pub use hub::{Frame, Hub};
 pub use topics::{TOPIC_KINDS, Topic, topic_kind};
 
@@ -62,6 +63,7 @@ pub struct Realtime {
     /// Every open socket, so shutdown can wait for them.
     pub sockets: TaskTracker,
     per_user: Arc<Mutex<HashMap<Uuid, usize>>>,
+    dev_sockets: Arc<Mutex<HashMap<Uuid, usize>>>,
 }
 
 impl std::fmt::Debug for Realtime {
@@ -80,18 +82,19 @@ impl Realtime {
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
             per_user: Arc::default(),
+            dev_sockets: Arc::default(),
         }
     }
 
     /// Holds one of the user's connections, or `None` at the cap.
     pub fn reserve(&self, user: Uuid) -> Option<Slot> {
-        let mut counts = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(user).or_insert(0);
-        if *count >= self.settings.max_connections_per_user {
-            return None;
-        }
-        *count += 1;
-        Some(Slot { user, counts: Arc::clone(&self.per_user) })
+        Slot::take(&self.per_user, user, self.settings.max_connections_per_user)
+    }
+
+    /// Holds one of this replica's development sockets (counted apart from every user's own), or
+    /// `None` when `cap` are open.
+    pub fn reserve_dev(&self, cap: usize) -> Option<Slot> {
+        Slot::take(&self.dev_sockets, Uuid::nil(), cap)
     }
 }
 
@@ -100,6 +103,18 @@ impl Realtime {
 pub struct Slot {
     user: Uuid,
     counts: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl Slot {
+    fn take(counts: &Arc<Mutex<HashMap<Uuid, usize>>>, user: Uuid, cap: usize) -> Option<Slot> {
+        let mut locked = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = locked.entry(user).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(Slot { user, counts: Arc::clone(counts) })
+    }
 }
 
 impl Drop for Slot {

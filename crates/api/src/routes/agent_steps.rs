@@ -1,5 +1,6 @@
 //! `/api/v1/agents/{id}/step` and what stepping leaves behind: beliefs, history, metrics.
-use crate::agents::{ModelDefinition, events};
+use crate::agents::beliefs::{self, definition, most_likely, saved_state};
+use crate::agents::events;
 use crate::auth::AuthUser;
 use crate::extract::{PageParams, ValidJson, ValidPath, ValidQuery, Validate};
 use crate::routes::agents::{AgentId, changed, current, may_change};
@@ -9,8 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use freeagentics_core::{AgentStatus, ValidationErrors};
-use freeagentics_inference::AgentState;
-use freeagentics_store::{Agent, Cursor, StepWrite, StoreError};
+use freeagentics_store::{Cursor, StepWrite, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -139,27 +139,6 @@ impl Validate for HistoryQuery {
     }
 }
 
-fn most_likely(beliefs: &[Vec<f64>]) -> Vec<(usize, f64)> {
-    beliefs
-        .iter()
-        .map(|q| {
-            q.iter().copied().enumerate().fold((0, f64::MIN), |best, (i, p)| if p > best.1 { (i, p) } else { best })
-        })
-        .collect()
-}
-
-fn agent_state(agent: &Agent) -> Result<AgentState, ApiError> {
-    serde_json::from_str(&agent.state).map_err(|e| ApiError::internal("reading an agent's state", e))
-}
-
-fn definition(agent: &Agent) -> ModelDefinition {
-    ModelDefinition {
-        template: agent.template.clone(),
-        parameters: agent.parameters.clone(),
-        gmn_spec: agent.gmn_spec.clone(),
-    }
-}
-
 /// Step an active agent with an observation: one perception–action cycle of the engine. Two
 /// concurrent steps never lose an update: the second is computed from the first's beliefs.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/step", tag = "agents", params(("id" = Uuid, Path)),
@@ -194,7 +173,7 @@ async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]
             });
         }
         let model = state.engine.compiled(&agent.model_key, &definition(&agent)).await?;
-        let (output, next, took) = state.engine.step(model, agent_state(&agent)?, observation.to_vec()).await?;
+        let (output, next, took) = state.engine.step(model, saved_state(&agent)?, observation.to_vec()).await?;
         let write = StepWrite {
             agent_id: id,
             expected_version: agent.version,
@@ -249,10 +228,7 @@ pub async fn get_agent_beliefs(
     ValidPath(AgentId { id }): ValidPath<AgentId>,
 ) -> Result<Json<BeliefsResponse>, ApiError> {
     let agent = current(&state, id).await?;
-    let model = state.engine.compiled(&agent.model_key, &definition(&agent)).await?;
-    let saved = agent_state(&agent)?;
-    // before the first step the beliefs are the prior D
-    let beliefs = if saved.qs.is_empty() { model.prior() } else { saved.qs };
+    let beliefs::Current { beliefs, saved, model } = beliefs::current(&state, &agent).await?;
     Ok(Json(BeliefsResponse {
         agent_id: id,
         step_count: agent.step_count,

@@ -228,10 +228,16 @@ pub async fn create_agent(
     ValidJson(body): ValidJson<CreateAgentRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_of(&headers)?;
-    idempotency::once(&state, user.user.id, key, "create_agent", &body, || create(&state, &user, &body)).await
+    idempotency::once(&state, user.user.id, key, "create_agent", &body, || async {
+        let agent = create(&state, &user, &body).await?;
+        let location = format!("/api/v1/agents/{}", agent.id);
+        Ok(versioned(StatusCode::CREATED, &AgentView::from(&agent), agent.version, Some(&location)))
+    })
+    .await
 }
 
-async fn create(state: &AppState, user: &AuthUser, body: &CreateAgentRequest) -> Result<Response, ApiError> {
+/// Builds and checks the model, then writes the agent (and its `agent.created` event).
+pub(crate) async fn create(state: &AppState, user: &AuthUser, body: &CreateAgentRequest) -> Result<Agent, ApiError> {
     let definition = body.definition();
     let model_key = model_key(&definition);
     state.engine.compiled(&model_key, &definition).await?;
@@ -251,9 +257,7 @@ async fn create(state: &AppState, user: &AuthUser, body: &CreateAgentRequest) ->
         model_key,
         state: agent_state,
     };
-    let agent = state.store.create_agent(new, &events::of(events::CREATED)).await?;
-    let location = format!("/api/v1/agents/{}", agent.id);
-    Ok(versioned(StatusCode::CREATED, &AgentView::from(&agent), agent.version, Some(&location)))
+    Ok(state.store.create_agent(new, &events::of(events::CREATED)).await?)
 }
 
 /// List agents, newest first, filtered by status, template, owner and name prefix.
@@ -310,11 +314,23 @@ pub async fn update_agent(
     may_change(&user, &agent)?;
     let expected = check_if_match(&headers, agent.version)?;
     let change = AgentChange { name: body.name, capabilities: body.capabilities, status: None };
-    let updated = state.store.update_agent(id, expected, change, &events::of(events::UPDATED)).await;
-    changed(&state, id).await;
-    let updated = updated?;
-    crate::coalitions::agent_changed(&state, id).await?;
+    let updated = apply_change(&state, id, expected, change).await?;
     Ok(with_etag(StatusCode::OK, &AgentView::from(&updated)))
+}
+
+/// Writes a rename or new capabilities over `expected` (any version when `None`), then drops every
+/// replica's cached copy and lets the coalitions it belongs to follow.
+pub(crate) async fn apply_change(
+    state: &AppState,
+    id: Uuid,
+    expected: Option<i64>,
+    change: AgentChange,
+) -> Result<Agent, ApiError> {
+    let updated = state.store.update_agent(id, expected, change, &events::of(events::UPDATED)).await;
+    changed(state, id).await;
+    let updated = updated?;
+    crate::coalitions::agent_changed(state, id).await?;
+    Ok(updated)
 }
 
 /// Move an agent through its lifecycle: `pending → active ⇄ paused`, `active|paused|pending →
@@ -364,15 +380,21 @@ pub async fn delete_agent(
     user: AuthUser,
     ValidPath(AgentId { id }): ValidPath<AgentId>,
 ) -> Result<StatusCode, ApiError> {
-    let agent = current(&state, id).await?;
+    remove(&state, &user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the agent if `user` may: its owner, or a role with `delete_agent`.
+pub(crate) async fn remove(state: &AppState, user: &AuthUser, id: Uuid) -> Result<(), ApiError> {
+    let agent = current(state, id).await?;
     if agent.owner_id != user.user.id && !user.can(Permission::DeleteAgent) {
         return Err(ApiError::Forbidden(
             "only the agent's owner or a role with `delete_agent` may delete it".to_owned(),
         ));
     }
     let deleted = state.store.delete_agent(id, &events::of(events::DELETED), &crate::coalitions::events::of).await;
-    changed(&state, id).await;
+    changed(state, id).await;
     let left = deleted?;
-    crate::coalitions::changed(&state, &left).await;
-    Ok(StatusCode::NO_CONTENT)
+    crate::coalitions::changed(state, &left).await;
+    Ok(())
 }

@@ -137,7 +137,7 @@ async fn respond(state: &AppState, user: &User, family: Option<uuid::Uuid>) -> R
     Ok(AuthResponse { user: UserView::from(user), tokens: issue_pair(state, user, family).await? })
 }
 
-fn hash_error(error: String) -> ApiError {
+pub(crate) fn hash_error(error: String) -> ApiError {
     ApiError::internal("password hashing failed", anyhow::anyhow!(error))
 }
 

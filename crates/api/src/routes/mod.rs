@@ -7,6 +7,7 @@ pub mod coalition_formation;
 pub mod coalition_members;
 pub mod coalition_objectives;
 pub mod coalitions;
+pub mod frontend;
 pub mod health;
 pub mod inference;
 pub mod metrics;

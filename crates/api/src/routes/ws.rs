@@ -5,6 +5,7 @@
 //! bearer token; the handler authenticates both the same way (`AuthUser::from_claims`).
 use crate::auth::{AccessClaims, AuthUser};
 use crate::extract::{ValidQuery, Validate};
+use crate::realtime::{Dialect, Slot};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
@@ -89,18 +90,7 @@ pub async fn connect_ws(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let realtime = &state.realtime;
-    if realtime.shutdown.is_cancelled() || state.lifecycle.is_draining() {
-        return Err(ApiError::Unavailable {
-            detail: "this replica is shutting down; connect again".to_owned(),
-            retry_after: state.config.retry_after,
-        });
-    }
-    // browsers always send `Origin` on a WebSocket handshake; other clients need not
-    if let Some(origin) = headers.get(header::ORIGIN)
-        && !state.config.cors_origins.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes())
-    {
-        return Err(ApiError::Forbidden("this origin may not open WebSockets here".to_owned()));
-    }
+    admit(&state, &headers)?;
     let user = authenticate(&state, &headers, query.ticket.as_deref()).await?;
     let upgrade = upgrade
         .map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade (GET with `Upgrade: websocket`)".to_owned()))?;
@@ -113,14 +103,43 @@ pub async fn connect_ws(
             retry_after: Duration::from_secs(5),
         });
     };
-    let max_message = realtime.settings.max_message_bytes;
-    Ok(upgrade
+    Ok(open(upgrade, state, user, slot, Dialect::Events))
+}
+
+/// Refuses a handshake this replica cannot take: it is shutting down (503), or the browser page
+/// is not of an allowed origin (403; browsers always send `Origin` on a WebSocket handshake, other
+/// clients need not).
+pub(crate) fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.realtime.shutdown.is_cancelled() || state.lifecycle.is_draining() {
+        return Err(ApiError::Unavailable {
+            detail: "this replica is shutting down; connect again".to_owned(),
+            retry_after: state.config.retry_after,
+        });
+    }
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !state.config.cors_origins.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes())
+    {
+        return Err(ApiError::Forbidden("this origin may not open WebSockets here".to_owned()));
+    }
+    Ok(())
+}
+
+/// Completes the upgrade with the socket limits and serves the socket.
+pub(crate) fn open(
+    upgrade: WebSocketUpgrade,
+    state: AppState,
+    user: AuthUser,
+    slot: Slot,
+    dialect: Dialect,
+) -> Response {
+    let max_message = state.realtime.settings.max_message_bytes;
+    upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES.max(max_message))
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| async move { crate::realtime::serve(socket, state, user, slot).await }))
+        .on_upgrade(move |socket| async move { crate::realtime::serve(socket, state, user, slot, dialect).await })
 }
 
 /// The bearer token, or else the ticket (taken, so it works once).

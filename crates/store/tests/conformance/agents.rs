@@ -182,7 +182,7 @@ pub(crate) async fn agents_list_with_every_filter(store: &dyn Store) {
     assert_eq!((count(AgentStatus::Pending), count(AgentStatus::Active), count(AgentStatus::Paused)), (4, 1, 0));
 }
 
-fn step(agent: &Agent, n: usize) -> StepWrite {
+pub(crate) fn step(agent: &Agent, n: usize) -> StepWrite {
     StepWrite {
         agent_id: agent.id,
         expected_version: agent.version,
