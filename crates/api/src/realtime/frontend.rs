@@ -8,6 +8,7 @@ use crate::coalitions::CoalitionView;
 use crate::frontend::FrontendAgent;
 use crate::frontend::graph::{agent_node, coalition_node, member_edges};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -36,6 +37,15 @@ enum ClientMessage {
     },
     #[serde(other)]
     Other,
+}
+
+/// An event frame's payload, read back from its rendered text.
+fn payload<T: DeserializeOwned>(frame: &Frame) -> Option<T> {
+    #[derive(Deserialize)]
+    struct Event<T> {
+        data: T,
+    }
+    serde_json::from_str::<Event<T>>(frame.text.as_str()).ok().map(|event| event.data)
 }
 
 fn envelope(kind: &str, data: Value) -> String {
@@ -76,14 +86,14 @@ impl FrontendDialect {
     pub fn translate(&self, frame: &Frame) -> Vec<String> {
         let kind = frame.kind.as_str();
         if let Some(change) = kind.strip_prefix("agent.") {
-            let Ok(agent) = serde_json::from_str::<AgentView>(&frame.data) else { return Vec::new() };
+            let Some(agent) = payload::<AgentView>(frame) else { return Vec::new() };
             if agent.owner_id != self.owner {
                 return Vec::new();
             }
             return self.agent_messages(change, &agent);
         }
         if kind.starts_with("coalition.") {
-            let Ok(coalition) = serde_json::from_str::<CoalitionView>(&frame.data) else { return Vec::new() };
+            let Some(coalition) = payload::<CoalitionView>(frame) else { return Vec::new() };
             if coalition.owner_id != self.owner {
                 return Vec::new();
             }
@@ -95,16 +105,13 @@ impl FrontendDialect {
             )];
         }
         if kind == CONVERSATION_MESSAGE {
-            let Ok(payload) = serde_json::from_str::<Value>(&frame.data) else { return Vec::new() };
-            if payload.get("owner_id").and_then(Value::as_str) != Some(self.owner.to_string().as_str()) {
+            let Some(body) = payload::<Value>(frame) else { return Vec::new() };
+            if body.get("owner_id").and_then(Value::as_str) != Some(self.owner.to_string().as_str()) {
                 return Vec::new();
             }
-            let mut message = payload.get("message").cloned().unwrap_or_else(|| json!({}));
+            let mut message = body.get("message").cloned().unwrap_or_else(|| json!({}));
             if let Some(object) = message.as_object_mut() {
-                object.insert(
-                    "conversationId".to_owned(),
-                    payload.get("conversation_id").cloned().unwrap_or(Value::Null),
-                );
+                object.insert("conversationId".to_owned(), body.get("conversation_id").cloned().unwrap_or(Value::Null));
             }
             return vec![envelope("message", message)];
         }

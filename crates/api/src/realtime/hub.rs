@@ -18,10 +18,9 @@ pub struct Frame {
     /// The collection topic that also receives it (`agents` for `agent:<id>`).
     pub collection: Option<String>,
     pub text: axum::extract::ws::Utf8Bytes,
-    /// The event's kind and payload, for sockets that render events their own way (the frontend's
-    /// development socket).
+    /// The event's kind, for sockets that render events their own way (the frontend's development
+    /// socket reads the payload back from `text`: kept once, not twice, per event).
     pub kind: String,
-    pub data: String,
 }
 
 impl Frame {
@@ -41,7 +40,6 @@ impl Frame {
             topic: event.topic.clone(),
             text: text.into(),
             kind: event.kind.clone(),
-            data: event.data.clone(),
         }
     }
 
