@@ -390,6 +390,7 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
         (Method::POST, "/api/agents", json!({ "description": " " })),
         (Method::POST, "/api/agents", json!({ "description": "x".repeat(2001) })),
         (Method::POST, "/api/process-prompt", json!({ "prompt": "go", "conversationId": "no spaces" })),
+        (Method::POST, "/api/process-prompt", json!({ "prompt": "go", "conversationId": "c".repeat(101) })),
         (Method::PATCH, "/api/v1/settings", json!({ "llm_model": "m".repeat(101) })),
         (Method::PATCH, "/api/v1/settings", json!({ "openai_api_key": "has space" })),
         (Method::PATCH, "/api/v1/settings", json!({ "gnn_enabled": "yes" })),
@@ -404,10 +405,12 @@ async fn bad_input_is_a_problem_and_changes_nothing() {
         app.state.store.user_settings(config["auth"]["user"]["id"].as_str().unwrap().parse().unwrap()).await.unwrap(),
         None
     );
-    // limits hold at their edge: a 2000-character prompt is accepted
-    let (status, _) =
-        call(&app, Method::POST, "/api/process-prompt", Some(token), Some(json!({ "prompt": "é".repeat(2000) }))).await;
-    assert_eq!(status, StatusCode::OK);
+    // limits hold at their edge: a 2000-character prompt and a 100-character conversation id
+    let edge = json!({ "prompt": "é".repeat(2000), "conversationId": "c".repeat(100) });
+    let (status, answer) = call(&app, Method::POST, "/api/process-prompt", Some(token), Some(edge)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let name = answer["agents"][0]["name"].as_str().unwrap();
+    assert_eq!(name.chars().count(), 100, "the name stays within its limit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
