@@ -9,6 +9,7 @@ use crate::ws_client::WsClient;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 const ORIGIN: &str = "http://localhost:3000";
 
@@ -241,6 +242,13 @@ async fn page_load_and_actions(backend: Backend) {
     let ack = next_of(socket, "prompt_acknowledged").await;
     assert_eq!(ack["data"]["prompt_id"], "p-1");
     socket.send(json!({ "type": "simulation_step", "data": {}, "timestamp": 1 })).await;
+    socket.send(json!({ "type": "ping" })).await;
+    assert_eq!(next_of(socket, "pong").await["type"], "pong");
+    // what is not JSON text gets the dialect's `error`, and the socket stays open
+    socket.send_raw(Message::Binary(vec![1, 2, 3].into())).await;
+    let error = socket.recv().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert!(error["data"]["message"].is_string());
     socket.send(json!({ "type": "ping" })).await;
     assert_eq!(next_of(socket, "pong").await["type"], "pong");
 

@@ -314,6 +314,11 @@ impl<'a> Session<'a> {
             Message::Text(text) => text,
             Message::Binary(_) => {
                 self.spend()?;
+                if let Dialect::Frontend(frontend) = &self.dialect {
+                    // not JSON text: its dialect's `error` message
+                    let answer = frontend.answer("").unwrap_or_default();
+                    return self.push(Message::Text(answer.into())).await;
+                }
                 return self.error("invalid_message", "messages are JSON text frames", None).await;
             }
             // answered by the protocol layer; they count as signs of life only
