@@ -10,7 +10,7 @@ mod tokens;
 pub use extract::{AuthUser, bearer, bearer_claims};
 pub use password::PasswordHasher;
 pub use principal::{Principal, principal, update_user};
-pub use sessions::{TokenPair, issue_pair, refresh, refresh_digest, revoke_sessions};
+pub use sessions::{TokenPair, access_token, issue_pair, refresh, refresh_digest, revoke_sessions};
 pub use throttle::{Account, LoginThrottle, ThrottleSettings};
 pub use tokens::{ACCESS, AccessClaims, JwtKeys, KeyError};
 

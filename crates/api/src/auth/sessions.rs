@@ -3,6 +3,7 @@
 //! rotations, and presenting an already-rotated token revokes the whole family (RFC 9700 §4.14.2:
 //! one of the two holders is a thief, and we cannot tell which).
 use crate::audit::{self, AuditKind};
+use crate::auth::AccessClaims;
 use crate::{ApiError, AppState};
 use base64::Engine as _;
 use freeagentics_core::User;
@@ -40,13 +41,18 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A new access token for `user` (and its claims), valid for `ACCESS_TOKEN_TTL_SECONDS`.
+pub fn access_token(state: &AppState, user: &User) -> Result<(String, AccessClaims), ApiError> {
+    state
+        .keys
+        .issue(user.id, user.role.as_str(), state.auth.access_ttl)
+        .map_err(|e| ApiError::internal("signing an access token", e))
+}
+
 /// A new access token and a refresh token in `family` (a new family for a new login).
 pub async fn issue_pair(state: &AppState, user: &User, family: Option<Uuid>) -> Result<TokenPair, ApiError> {
     let settings = &state.auth;
-    let (access_token, _) = state
-        .keys
-        .issue(user.id, user.role.as_str(), settings.access_ttl)
-        .map_err(|e| ApiError::internal("signing an access token", e))?;
+    let (access_token, _) = access_token(state, user)?;
     let refresh_token = random_token();
     let refresh_ttl = time::Duration::try_from(settings.refresh_ttl).unwrap_or(time::Duration::days(7));
     state

@@ -48,10 +48,13 @@ fn payload<T: DeserializeOwned>(frame: &Frame) -> Option<T> {
     serde_json::from_str::<Event<T>>(frame.text.as_str()).ok().map(|event| event.data)
 }
 
+/// Now, as the frontend's messages stamp it.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 fn envelope(kind: &str, data: Value) -> String {
-    let timestamp =
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    json!({ "type": kind, "data": data, "timestamp": timestamp }).to_string()
+    json!({ "type": kind, "data": data, "timestamp": now_rfc3339() }).to_string()
 }
 
 impl FrontendDialect {

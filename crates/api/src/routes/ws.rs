@@ -92,8 +92,7 @@ pub async fn connect_ws(
     let realtime = &state.realtime;
     admit(&state, &headers)?;
     let user = authenticate(&state, &headers, query.ticket.as_deref()).await?;
-    let upgrade = upgrade
-        .map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade (GET with `Upgrade: websocket`)".to_owned()))?;
+    let upgrade = upgrade_of(upgrade)?;
     let Some(slot) = realtime.reserve(user.user.id) else {
         return Err(ApiError::TooManyRequests {
             detail: format!(
@@ -122,6 +121,13 @@ pub(crate) fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
         return Err(ApiError::Forbidden("this origin may not open WebSockets here".to_owned()));
     }
     Ok(())
+}
+
+/// The upgrade, or 400 for a request that is not one.
+pub(crate) fn upgrade_of(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    upgrade.map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade (GET with `Upgrade: websocket`)".to_owned()))
 }
 
 /// Completes the upgrade with the socket limits and serves the socket.

@@ -14,7 +14,7 @@ use freeagentics_core::ValidationErrors;
 use freeagentics_core::agent::validate_name;
 use freeagentics_core::prompt::{agent_name, template_for, validate_prompt};
 use freeagentics_core::validation::check_filter_text;
-use freeagentics_store::AgentChange;
+use freeagentics_store::{Agent, AgentChange};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize)]
@@ -66,7 +66,8 @@ impl Validate for RenameRequest {
     }
 }
 
-fn shown(agent: &freeagentics_store::Agent) -> FrontendAgent {
+/// An agent as the frontend reads it.
+pub(super) fn shown(agent: &Agent) -> FrontendAgent {
     FrontendAgent::from(&AgentView::from(agent))
 }
 
@@ -82,16 +83,28 @@ pub async fn create_agent(
     user: AuthUser,
     ValidJson(body): ValidJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<FrontendAgent>), ApiError> {
-    let text = body.description.as_deref().or(body.name.as_deref()).unwrap_or_default();
+    let text = body.description.clone().or_else(|| body.name.clone()).unwrap_or_default();
+    let agent = create_for(&state, &user, &text, body.name, body.template).await?;
+    Ok((StatusCode::CREATED, Json(shown(&agent))))
+}
+
+/// Creates the agent `text` asks for through the agents API's own create, with the template's
+/// default parameters; `name` and `template` override what the text would choose.
+pub(super) async fn create_for(
+    state: &AppState,
+    user: &AuthUser,
+    text: &str,
+    name: Option<String>,
+    template: Option<String>,
+) -> Result<Agent, ApiError> {
     let request = CreateAgentRequest {
-        name: body.name.clone().unwrap_or_else(|| agent_name(text)),
-        template: Some(body.template.clone().unwrap_or_else(|| template_for(text).to_owned())),
+        name: name.unwrap_or_else(|| agent_name(text)),
+        template: Some(template.unwrap_or_else(|| template_for(text).to_owned())),
         capabilities: Vec::new(),
         parameters: serde_json::Value::Object(serde_json::Map::new()),
         gmn_spec: None,
     };
-    let agent = create(&state, &user, &request).await?;
-    Ok((StatusCode::CREATED, Json(shown(&agent))))
+    create(state, user, &request).await
 }
 
 /// A rename without `If-Match`, as the frontend sends it: the name is written over whatever

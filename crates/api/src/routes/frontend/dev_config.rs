@@ -2,6 +2,7 @@
 //! the development account (a `researcher`, created on first use), so every later request of the
 //! frontend is authenticated like any other client's.
 use super::frontend;
+use crate::auth::access_token;
 use crate::frontend::dev_user::dev_user;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -65,10 +66,7 @@ struct DevUser {
 
 pub async fn get_dev_config(State(state): State<AppState>) -> Result<Json<DevConfig>, ApiError> {
     let user = dev_user(&state, frontend(&state)?).await?;
-    let (token, _) = state
-        .keys
-        .issue(user.id, user.role.as_str(), state.auth.access_ttl)
-        .map_err(|e| ApiError::internal("signing an access token", e))?;
+    let (token, _) = access_token(&state, &user)?;
     Ok(Json(DevConfig {
         mode: "dev",
         features: Features {

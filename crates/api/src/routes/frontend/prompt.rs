@@ -2,23 +2,21 @@
 //! prompt becomes an agent deterministically (`freeagentics_core::prompt`: named from its first
 //! words, the template chosen by keyword), and the conversation is told so in a system message,
 //! delivered on the development socket through the outbox like every other event.
+use super::agents::{create_for, shown};
 use super::knowledge_graph::graph_of;
-use crate::agents::AgentView;
 use crate::auth::AuthUser;
 use crate::extract::{ValidJson, Validate};
 use crate::frontend::FrontendAgent;
 use crate::frontend::graph::Graph;
-use crate::realtime::frontend::CONVERSATION_MESSAGE;
-use crate::routes::agents::{CreateAgentRequest, create};
+use crate::realtime::frontend::{CONVERSATION_MESSAGE, now_rfc3339};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use freeagentics_core::ValidationErrors;
-use freeagentics_core::prompt::{agent_name, template_for, validate_prompt};
+use freeagentics_core::prompt::validate_prompt;
 use freeagentics_store::NewEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Conversation ids are the frontend's (`default-<ms>`) or ours (a UUID).
@@ -64,21 +62,13 @@ pub async fn process_prompt(
     user: AuthUser,
     ValidJson(body): ValidJson<PromptRequest>,
 ) -> Result<Json<PromptAnswer>, ApiError> {
-    let template = template_for(&body.prompt);
-    let request = CreateAgentRequest {
-        name: agent_name(&body.prompt),
-        template: Some(template.to_owned()),
-        capabilities: Vec::new(),
-        parameters: serde_json::Value::Object(serde_json::Map::new()),
-        gmn_spec: None,
-    };
-    let agent = create(&state, &user, &request).await?;
+    let agent = create_for(&state, &user, &body.prompt, None, None).await?;
     let conversation_id = body.conversation_id.unwrap_or_else(|| Uuid::now_v7().to_string());
     let content = format!(
         "No language model is configured, so the prompt was turned into an agent directly: \
-         \"{}\", a {template} agent (chosen by keyword). Activate it and step it with observations \
+         \"{}\", a {} agent (chosen by keyword). Activate it and step it with observations \
          to see its beliefs.",
-        agent.name
+        agent.name, agent.template
     );
     let message = NewEvent {
         topic: format!("conversation:{conversation_id}"),
@@ -90,7 +80,7 @@ pub async fn process_prompt(
                 "id": Uuid::now_v7(),
                 "role": "system",
                 "content": content,
-                "timestamp": OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "timestamp": now_rfc3339(),
                 "isStreaming": false,
             },
         }),
@@ -100,7 +90,7 @@ pub async fn process_prompt(
         tracing::warn!(%error, conversation_id, "the conversation's system message was not written");
     }
     Ok(Json(PromptAnswer {
-        agents: vec![FrontendAgent::from(&AgentView::from(&agent))],
+        agents: vec![shown(&agent)],
         knowledge_graph: graph_of(&state, user.user.id).await?,
         conversation_id,
     }))

@@ -2,11 +2,11 @@
 //! development account's: our real-time hub, limits and metrics, speaking the frontend's dialect
 //! (`realtime::frontend`). `WS_DEV_MAX_CONNECTIONS` bounds them per replica (one tab opens ~10).
 use super::frontend;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, access_token};
 use crate::frontend::dev_user::dev_user;
 use crate::realtime::Dialect;
 use crate::realtime::frontend::FrontendDialect;
-use crate::routes::ws::{admit, open};
+use crate::routes::ws::{admit, open, upgrade_of};
 use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
@@ -22,14 +22,10 @@ pub async fn connect_dev_socket(
 ) -> Result<Response, ApiError> {
     let frontend = frontend(&state)?;
     admit(&state, &headers)?;
-    let upgrade = upgrade
-        .map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade (GET with `Upgrade: websocket`)".to_owned()))?;
+    let upgrade = upgrade_of(upgrade)?;
     let account = dev_user(&state, frontend).await?;
     // the socket runs as the development account: a token of its own, never sent anywhere
-    let (_, claims) = state
-        .keys
-        .issue(account.id, account.role.as_str(), state.auth.access_ttl)
-        .map_err(|e| ApiError::internal("signing an access token", e))?;
+    let (_, claims) = access_token(&state, &account)?;
     let user = AuthUser::from_claims(&state, claims).await?;
     let Some(slot) = state.realtime.reserve_dev(frontend.max_sockets) else {
         return Err(ApiError::TooManyRequests {
