@@ -131,6 +131,15 @@ both_backends! {
         problem(too_large, StatusCode::PAYLOAD_TOO_LARGE).await;
         let body = problem(app.client.post(&url).json(&json!([])).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(!body["detail"].as_str().unwrap().contains("serde"), "no library internals in errors");
+        // serde would read the struct from an array, field by field: never an account
+        let positional = json!(["positional", "positional@example.com", PASSWORD]);
+        let error = problem(app.client.post(&url).json(&positional).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(error["errors"][0]["field"], "body");
+        assert_eq!(app.login("positional", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+        // and an optional body is an object or absent, not `[]`
+        let session = app.register("arrays").await;
+        let logout = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&session.access).json(&json!([])).send().await.unwrap();
+        problem(logout, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 
     async fn login_failures_do_not_reveal_accounts(app) {

@@ -40,7 +40,19 @@ async fn read_json<T: DeserializeOwned>(req: Request, state: &AppState) -> Resul
     }
     let limit = req.extensions().get::<RequestBodyLimit>().map_or(state.config.max_body_bytes, |l| l.0);
     let body = read_body(req.into_body(), limit).await?;
+    refuse_array(&body)?;
     parse(&body)
+}
+
+/// Every request body of this API is an object, but serde's derived `Deserialize` also reads a
+/// struct from an array, field by field in declaration order (`["ada", "ada@example.com", …]`
+/// would register an account, `[]` would be an empty logout): a body that is an array is refused
+/// before it gets there.
+fn refuse_array(body: &[u8]) -> Result<(), ApiError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Err(ApiError::validation("body", "must be a JSON object, not an array")),
+        _ => Ok(()),
+    }
 }
 
 /// For optional fields (`#[serde(default, deserialize_with = "no_null")]`): absent is `None`, an
@@ -151,6 +163,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_bodies_are_refused_whatever_their_contents() {
+        for body in [&b"[]"[..], b"  \n [\"ada\", 3]", b"[{}]"] {
+            assert!(matches!(refuse_array(body), Err(ApiError::Validation(_))), "{body:?}");
+        }
+        for body in [&b"{}"[..], b" {\"a\": [1]}", b"null", b"", b"5"] {
+            assert!(refuse_array(body).is_ok(), "{body:?}");
+        }
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
