@@ -29,6 +29,15 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
 }
 
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is handed out, and
+/// replaced if the ping fails: one that PostgreSQL, PgBouncer or the network dropped while it sat
+/// idle costs no request. sqlx's `test_before_acquire` pinged on every checkout instead, and sqlx
+/// also pings every connection as it is returned (a broken one is never put back): two extra round
+/// trips for every query. Connections back from use within the last second were just pinged on
+/// their return, so they are handed out as they are (HikariCP likewise skips connections used in
+/// the last 500 ms). A connection broken while in use fails its query either way.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Builds the pool without connecting: the service starts (and reports unready) while the
 /// database is down, instead of crash-looping.
 pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore, StoreError> {
@@ -44,7 +53,16 @@ pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore,
         .acquire_timeout(options.acquire_timeout)
         .max_lifetime(options.max_lifetime)
         .idle_timeout(options.idle_timeout)
-        .test_before_acquire(true)
+        // sqlx's own test pings every connection on every checkout: a round trip more per query
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE_AFTER {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(connect);
     Ok(PgStore::new(pool, max))
 }
@@ -64,13 +82,17 @@ pub async fn connect_sqlite(options: &SqliteOptions) -> Result<SqliteStore, Stor
         .busy_timeout(options.busy_timeout)
         .foreign_keys(true);
     let map = |e: sqlx::Error| StoreError::Unavailable(format!("{}: {e}", options.path.display()));
+    // an embedded database's connections cannot be dropped by anything but this process: no
+    // liveness ping (a round trip to the connection's worker thread) on checkout
     let write = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(1)
         .acquire_timeout(options.acquire_timeout)
         .connect_with(base.clone())
         .await
         .map_err(map)?;
     let read = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(options.read_connections.max(1))
         .acquire_timeout(options.acquire_timeout)
         .connect_with(base.read_only(true))
@@ -153,6 +175,40 @@ mod tests {
         assert_eq!(pool.get_max_connections(), 3, "size + overflow");
         assert_eq!(pool.get_max_lifetime(), Some(Duration::from_secs(77)));
         assert_eq!(pool.get_acquire_timeout(), Duration::from_millis(1500));
+        store.pool.close().await;
+    }
+
+    /// A server-side drop of an idle connection (a PostgreSQL or PgBouncer restart) costs no query:
+    /// the connection is pinged before use once it has been idle for `PING_IDLE_AFTER`.
+    #[tokio::test]
+    async fn an_idle_connection_dropped_by_the_server_is_replaced_before_use() {
+        let admin = freeagentics_test_support::database_admin_url();
+        let options = PostgresOptions {
+            pool_size: 1,
+            max_overflow: 0,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            max_lifetime: Duration::from_secs(600),
+            idle_timeout: Duration::from_secs(600),
+            application_name: "ping-test".to_owned(),
+        };
+        let store = connect_postgres(&format!("{admin}/postgres"), &options).unwrap();
+        let pid = "select pg_backend_pid()";
+        let first: i32 = match sqlx::query_scalar(pid).fetch_one(&store.pool).await {
+            Ok(first) => first,
+            Err(e) => {
+                freeagentics_test_support::available(false, "PostgreSQL", &e);
+                return;
+            }
+        };
+        let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{admin}/postgres")).await.unwrap();
+        let killed: bool =
+            sqlx::query_scalar("select pg_terminate_backend($1)").bind(first).fetch_one(&mut other).await.unwrap();
+        assert!(killed);
+        tokio::time::sleep(PING_IDLE_AFTER + Duration::from_millis(200)).await;
+        let second: i32 =
+            sqlx::query_scalar(pid).fetch_one(&store.pool).await.expect("the dead connection is replaced");
+        assert_ne!(first, second, "a new connection");
         store.pool.close().await;
     }
 
