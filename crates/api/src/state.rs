@@ -44,6 +44,8 @@ pub struct App {
     /// `None` in the embedded profile: shared concerns use their in-process implementations.
     pub redis: Option<RedisPool>,
     pub metrics: PrometheusHandle,
+    /// The body of every liveness answer (`routes::health::liveness_body`).
+    pub liveness: axum::body::Bytes,
     pub lifecycle: Arc<Lifecycle>,
     pub started: Instant,
     pub keys: Arc<JwtKeys>,

@@ -150,7 +150,9 @@ impl Application {
             false => None,
         };
         let lifecycle = Arc::new(Lifecycle::default());
+        let liveness = freeagentics_api::routes::health::liveness_body(&api);
         let state = AppState(Arc::new(App {
+            liveness,
             config: api,
             store,
             redis,

@@ -67,8 +67,15 @@ pub struct RedisCheck {
 /// Liveness: the process is up and serving HTTP. Also at `/health/live`.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "The process serves HTTP", body = Liveness)))]
-pub async fn get_liveness(State(state): State<AppState>) -> Json<Liveness> {
-    Json(Liveness { status: "ok", service: state.config.service_name.clone(), version: state.config.version.clone() })
+pub async fn get_liveness(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.liveness.clone()).into_response()
+}
+
+/// The liveness body: it cannot change while the process runs, so it is rendered once, at start-up,
+/// and each probe shares it (`App::liveness`) instead of copying and serializing the same strings.
+pub fn liveness_body(config: &crate::ApiConfig) -> axum::body::Bytes {
+    let liveness = Liveness { status: "ok", service: config.service_name.clone(), version: config.version.clone() };
+    serde_json::to_vec(&liveness).unwrap_or_default().into()
 }
 
 /// Readiness: database and Redis checks with latencies and pool statistics. Also at `/health/ready`.
