@@ -1,7 +1,7 @@
 //! Agents, idempotency records and the outbox, implemented once for both backends like
 //! `queries.rs`: each backend module supplies `agent_sql` with the same constant names.
 use crate::StoreError;
-use crate::agents::{Agent, AgentStep};
+use crate::agents::{Agent, AgentStep, AgentWithState};
 use crate::idempotency::IdempotencyRecord;
 use freeagentics_core::AgentStatus;
 use sqlx::types::Json;
@@ -19,7 +19,6 @@ pub(crate) struct AgentRow {
     parameters: Json<serde_json::Value>,
     gmn_spec: Option<String>,
     model_key: String,
-    state: String,
     step_count: i64,
     total_step_micros: i64,
     last_free_energy: Option<f64>,
@@ -43,7 +42,6 @@ impl TryFrom<AgentRow> for Agent {
             parameters: row.parameters.0,
             gmn_spec: row.gmn_spec,
             model_key: row.model_key,
-            state: row.state,
             step_count: row.step_count,
             total_step_micros: row.total_step_micros,
             last_free_energy: row.last_free_energy,
@@ -54,6 +52,31 @@ impl TryFrom<AgentRow> for Agent {
         })
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AgentWithStateRow {
+    #[sqlx(flatten)]
+    agent: AgentRow,
+    state: String,
+}
+
+impl TryFrom<AgentWithStateRow> for AgentWithState {
+    type Error = StoreError;
+
+    fn try_from(row: AgentWithStateRow) -> Result<Self, StoreError> {
+        Ok(AgentWithState { agent: row.agent.try_into()?, state: row.state })
+    }
+}
+
+/// The columns of [`AgentRow`]: every one but the engine state, which only stepping and beliefs
+/// read (`AgentWithStateRow`).
+macro_rules! agent_columns {
+    () => {
+        "id, owner_id, name, template, status, capabilities, parameters, gmn_spec, model_key, step_count, \
+         total_step_micros, last_free_energy, last_active_at, version, created_at, updated_at"
+    };
+}
+pub(crate) use agent_columns;
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct StepRow {
@@ -136,7 +159,7 @@ macro_rules! impl_agent_traits {
     ($store:ty, $sql:path, $db:ty) => {
         const _: () = {
             use crate::StoreError;
-            use crate::agent_queries::{AgentRow, EventRow, IdempotencyRow, StepRow};
+            use crate::agent_queries::{AgentRow, AgentWithStateRow, EventRow, IdempotencyRow, StepRow};
             use crate::agents::*;
             use crate::events::{Event, EventFor, NewEvent};
             use crate::idempotency::IdempotencyClaim;
@@ -150,7 +173,7 @@ macro_rules! impl_agent_traits {
             use $sql as sql;
 
             impl $store {
-                async fn write_event<'c, E>(executor: E, event: NewEvent) -> Result<(), StoreError>
+                pub(crate) async fn write_event<'c, E>(executor: E, event: NewEvent) -> Result<(), StoreError>
                 where
                     E: sqlx::Executor<'c, Database = $db>,
                 {
@@ -166,8 +189,32 @@ macro_rules! impl_agent_traits {
                         .map_err(Self::error)
                 }
 
+                /// `limit + 1` agents matching `query` by `list`, a listing query with the filters
+                /// of `LIST_AGENTS`.
+                async fn agent_page<R, T>(&self, list: &'static str, query: &AgentQuery) -> Result<Vec<T>, StoreError>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                    T: TryFrom<R, Error = StoreError>,
+                {
+                    let upper = query.name_prefix.as_deref().and_then(prefix_upper_bound);
+                    sqlx::query_as::<_, R>(list)
+                        .bind(query.status.map(AgentStatus::as_str))
+                        .bind(query.template.as_deref())
+                        .bind(query.owner_id)
+                        .bind(query.name_prefix.as_deref())
+                        .bind(upper)
+                        .bind(query.after.map(|c| c.0))
+                        .bind(i64::from(query.limit) + 1)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(Self::error)?
+                        .into_iter()
+                        .map(T::try_from)
+                        .collect()
+                }
+
                 /// After a conditional write matched nothing: a stale version, or no such agent.
-                async fn version_or_missing(&self, id: Uuid) -> StoreError {
+                pub(crate) async fn version_or_missing(&self, id: Uuid) -> StoreError {
                     match self.agent_by_id(id).await {
                         Ok(_) => StoreError::VersionMismatch,
                         Err(e) => e,
@@ -179,27 +226,7 @@ macro_rules! impl_agent_traits {
             impl AgentStore for $store {
                 async fn create_agent(&self, new: NewAgent, event: EventFor<'_, Agent>) -> Result<Agent, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("create_agent");
-                    let now = OffsetDateTime::now_utc();
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
-                    let agent: Agent = sqlx::query_as::<_, AgentRow>(sql::INSERT_AGENT)
-                        .bind(new.id)
-                        .bind(new.owner_id)
-                        .bind(&new.name)
-                        .bind(&new.template)
-                        .bind(AgentStatus::Pending.as_str())
-                        .bind(Json(&new.capabilities))
-                        .bind(Json(&new.parameters))
-                        .bind(&new.gmn_spec)
-                        .bind(&new.model_key)
-                        .bind(&new.state)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(Self::error)?
-                        .try_into()?;
-                    Self::write_event(&mut *tx, event(&agent)).await?;
-                    tx.commit().await.map_err(Self::error)?;
-                    Ok(agent)
+                    self.insert_agent(new, event).await
                 }
 
                 async fn agent_by_id(&self, id: Uuid) -> Result<Agent, StoreError> {
@@ -212,22 +239,28 @@ macro_rules! impl_agent_traits {
                         .try_into()
                 }
 
+                async fn agent_with_state(&self, id: Uuid) -> Result<AgentWithState, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("agent_with_state");
+                    sqlx::query_as::<_, AgentWithStateRow>(sql::AGENT_WITH_STATE_BY_ID)
+                        .bind(id)
+                        .fetch_one(self.reader())
+                        .await
+                        .map_err(Self::error)?
+                        .try_into()
+                }
+
                 async fn list_agents(&self, query: &AgentQuery) -> Result<Page<Agent>, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("list_agents");
-                    let upper = query.name_prefix.as_deref().and_then(prefix_upper_bound);
-                    let rows = sqlx::query_as::<_, AgentRow>(sql::LIST_AGENTS)
-                        .bind(query.status.map(AgentStatus::as_str))
-                        .bind(query.template.as_deref())
-                        .bind(query.owner_id)
-                        .bind(query.name_prefix.as_deref())
-                        .bind(upper)
-                        .bind(query.after.map(|c| c.0))
-                        .bind(i64::from(query.limit) + 1)
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(Self::error)?;
-                    let agents = rows.into_iter().map(Agent::try_from).collect::<Result<Vec<_>, _>>()?;
+                    let agents = self.agent_page::<AgentRow, Agent>(sql::LIST_AGENTS, query).await?;
                     Ok(Page::from_rows(agents, query.limit, |a| a.id))
+                }
+
+                async fn list_agents_with_state(&self, query: &AgentQuery) -> Result<Page<AgentWithState>, StoreError> {
+                    let _timer = crate::timing::QueryTimer::start("list_agents_with_state");
+                    let agents = self
+                        .agent_page::<AgentWithStateRow, AgentWithState>(sql::LIST_AGENTS_WITH_STATE, query)
+                        .await?;
+                    Ok(Page::from_rows(agents, query.limit, |a| a.agent.id))
                 }
 
                 async fn update_agent(
@@ -287,48 +320,7 @@ macro_rules! impl_agent_traits {
 
                 async fn record_step(&self, write: StepWrite, event: EventFor<'_, Agent>) -> Result<Agent, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("record_step");
-                    let now = OffsetDateTime::now_utc();
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
-                    let row = sqlx::query_as::<_, AgentRow>(sql::STEP_AGENT)
-                        .bind(write.agent_id)
-                        .bind(&write.state)
-                        .bind(write.duration_micros)
-                        .bind(write.free_energy)
-                        .bind(now)
-                        .bind(write.expected_version)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(Self::error)?;
-                    let Some(row) = row else {
-                        drop(tx);
-                        return Err(self.version_or_missing(write.agent_id).await);
-                    };
-                    let agent = Agent::try_from(row)?;
-                    sqlx::query(sql::INSERT_STEP)
-                        .bind(agent.id)
-                        .bind(agent.step_count)
-                        .bind(Json(&write.observation))
-                        .bind(Json(&write.action))
-                        .bind(write.free_energy)
-                        .bind(write.entropy)
-                        .bind(Json(&write.most_likely))
-                        .bind(write.duration_micros)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Self::error)?;
-                    let oldest_kept = agent.step_count - i64::from(write.history_limit.max(1)) + 1;
-                    if oldest_kept > 1 {
-                        sqlx::query(sql::PRUNE_STEPS)
-                            .bind(agent.id)
-                            .bind(oldest_kept)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(Self::error)?;
-                    }
-                    Self::write_event(&mut *tx, event(&agent)).await?;
-                    tx.commit().await.map_err(Self::error)?;
-                    Ok(agent)
+                    self.write_step(write, event).await
                 }
 
                 async fn list_steps(

@@ -17,8 +17,6 @@ pub struct Agent {
     pub gmn_spec: Option<String>,
     /// Identifies the compiled model (template + parameters or GMN spec) for the model cache.
     pub model_key: String,
-    /// The inference engine's agent state (beliefs, last action, RNG) as JSON.
-    pub state: String,
     pub step_count: i64,
     pub total_step_micros: i64,
     pub last_free_energy: Option<f64>,
@@ -26,6 +24,15 @@ pub struct Agent {
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// An agent with its engine state: what stepping it and showing its beliefs read. Every other
+/// read leaves the state (several KiB for a larger model, rewritten on every step) in the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentWithState {
+    pub agent: Agent,
+    /// The inference engine's agent state (beliefs, last action, RNG) as JSON.
+    pub state: String,
 }
 
 #[derive(Debug, Clone)]
@@ -76,12 +83,57 @@ pub struct AgentStep {
     pub created_at: OffsetDateTime,
 }
 
-/// A step to persist: the agent's new state if it is still at `expected_version`, the history
-/// record, and how much history to keep.
+impl Agent {
+    /// The row `create_agent` writes for `new` at `now`: pending, version 1, never stepped.
+    pub(crate) fn pending(new: NewAgent, now: OffsetDateTime) -> AgentWithState {
+        let agent = Agent {
+            id: new.id,
+            owner_id: new.owner_id,
+            name: new.name,
+            template: new.template,
+            status: AgentStatus::Pending,
+            capabilities: new.capabilities,
+            parameters: new.parameters,
+            gmn_spec: new.gmn_spec,
+            model_key: new.model_key,
+            step_count: 0,
+            total_step_micros: 0,
+            last_free_energy: None,
+            last_active_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        AgentWithState { agent, state: new.state }
+    }
+
+    /// The row `record_step` writes over this one at `now`.
+    pub(crate) fn stepped(&self, write: &StepWrite, now: OffsetDateTime) -> Agent {
+        Agent {
+            step_count: self.step_count + 1,
+            total_step_micros: self.total_step_micros + write.duration_micros,
+            last_free_energy: Some(write.free_energy),
+            last_active_at: Some(now),
+            version: self.version + 1,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+}
+
+/// The current time as both databases store it (microseconds), so a row built in memory equals
+/// the row read back.
+pub(crate) fn stored_now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+}
+
+/// A step to persist: the agent's new state if it is still at the version `previous` was read
+/// at, the history record, and how much history to keep.
 #[derive(Debug, Clone)]
 pub struct StepWrite {
-    pub agent_id: Uuid,
-    pub expected_version: i64,
+    /// The agent as read, which the step was computed from.
+    pub previous: Agent,
     pub state: String,
     pub observation: Vec<usize>,
     pub action: Vec<usize>,

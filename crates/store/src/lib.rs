@@ -26,7 +26,7 @@ mod sqlite;
 mod timing;
 mod traits;
 
-pub use agents::{Agent, AgentChange, AgentQuery, AgentStep, NewAgent, StepPage, StepWrite};
+pub use agents::{Agent, AgentChange, AgentQuery, AgentStep, AgentWithState, NewAgent, StepPage, StepWrite};
 pub use coalitions::{
     Coalition, CoalitionChange, CoalitionDetail, CoalitionMember, CoalitionObjective, CoalitionQuery, CoalitionRefusal,
     CoalitionStatusCounts, FormationCandidate, FormationWrite, FormedCoalitionWrite, JoinRequest, MemberChange,

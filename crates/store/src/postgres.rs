@@ -114,26 +114,54 @@ mod sql {
 }
 
 mod agent_sql {
-    pub const INSERT_AGENT: &str = "insert into agents (id, owner_id, name, template, status, capabilities, \
-        parameters, gmn_spec, model_key, state, created_at, updated_at) \
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) returning *";
-    pub const AGENT_BY_ID: &str = "select * from agents where id = $1";
-    pub const LIST_AGENTS: &str = "select * from agents \
+    use crate::agent_queries::agent_columns;
+
+    /// The agent and its outbox event in one statement: one round trip, no explicit transaction.
+    pub const INSERT_AGENT: &str = "with agent as (insert into agents (id, owner_id, name, template, status, \
+        capabilities, parameters, gmn_spec, model_key, state, created_at, updated_at) \
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) returning id), \
+        event as (insert into events (id, topic, kind, payload, created_at) \
+        select $12, $13, $14, $15, $11 from agent) \
+        select id from agent";
+    pub const AGENT_BY_ID: &str = concat!("select ", agent_columns!(), " from agents where id = $1");
+    pub const AGENT_WITH_STATE_BY_ID: &str = concat!("select ", agent_columns!(), ", state from agents where id = $1");
+    // one listing, with or without the state
+    macro_rules! listing {
+        ($columns:expr) => {
+            concat!(
+                "select ",
+                $columns,
+                " from agents \
         where ($1::text is null or status = $1) and ($2::text is null or template = $2) \
         and ($3::uuid is null or owner_id = $3) \
         and ($4::text is null or (name collate \"C\" >= $4 and ($5::text is null or name collate \"C\" < $5))) \
-        and ($6::uuid is null or id < $6) order by id desc limit $7";
-    pub const UPDATE_AGENT: &str = "update agents set name = coalesce($2, name), \
+        and ($6::uuid is null or id < $6) order by id desc limit $7"
+            )
+        };
+    }
+    pub const LIST_AGENTS: &str = listing!(agent_columns!());
+    pub const LIST_AGENTS_WITH_STATE: &str = listing!(concat!(agent_columns!(), ", state"));
+    pub const UPDATE_AGENT: &str = concat!(
+        "update agents set name = coalesce($2, name), \
         capabilities = coalesce($3, capabilities), status = coalesce($4, status), \
         version = version + 1, updated_at = $5 \
-        where id = $1 and ($6::bigint is null or version = $6) returning *";
-    pub const DELETE_AGENT: &str = "delete from agents where id = $1 returning *";
-    pub const STEP_AGENT: &str = "update agents set state = $2, step_count = step_count + 1, \
+        where id = $1 and ($6::bigint is null or version = $6) returning ",
+        agent_columns!()
+    );
+    pub const DELETE_AGENT: &str = concat!("delete from agents where id = $1 returning ", agent_columns!());
+    /// A step in one statement: the agent's new state if it is still at version $6, its history
+    /// record, the pruning of history beyond $11 steps, and the outbox event. No row back when the
+    /// version moved on (or the agent is gone): then nothing else was written either.
+    pub const STEP_AGENT: &str = "with agent as (update agents set state = $2, step_count = step_count + 1, \
         total_step_micros = total_step_micros + $3, last_free_energy = $4, last_active_at = $5, \
-        version = version + 1, updated_at = $5 where id = $1 and version = $6 returning *";
-    pub const INSERT_STEP: &str = "insert into agent_steps (agent_id, seq, observation, action, free_energy, \
-        entropy, most_likely, duration_micros, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    pub const PRUNE_STEPS: &str = "delete from agent_steps where agent_id = $1 and seq < $2";
+        version = version + 1, updated_at = $5 where id = $1 and version = $6 returning id, step_count), \
+        step as (insert into agent_steps (agent_id, seq, observation, action, free_energy, entropy, \
+        most_likely, duration_micros, created_at) select id, step_count, $7, $8, $4, $9, $10, $3, $5 from agent), \
+        pruned as (delete from agent_steps where agent_id = $1 \
+        and seq <= (select step_count from agent) - $11), \
+        event as (insert into events (id, topic, kind, payload, created_at) \
+        select $12, $13, $14, $15, $5 from agent) \
+        select id from agent";
     pub const LIST_STEPS: &str = "select * from agent_steps where agent_id = $1 \
         and ($2::bigint is null or seq < $2) order by seq desc limit $3";
     pub const COUNT_AGENTS_BY_STATUS: &str = "select status, count(*) from agents group by status";
@@ -250,4 +278,83 @@ mod settings_sql {
         gnn_enabled = $4, debug_logs = $5, auto_suggest = $6, openai_api_key = $7, \
         anthropic_api_key = $8, version = version + 1, updated_at = $9 \
         where user_id = $1 and version = $10 returning *";
+}
+
+/// Agent writes with their outbox event, each one statement: a round trip costs the service and
+/// PostgreSQL more than the writes themselves (docs/PERFORMANCE.md). The row is built in memory
+/// (`Agent::pending`, `Agent::stepped`) so the event can be rendered before the statement runs; the
+/// conformance suite checks it equals the row read back.
+mod agent_writes {
+    use super::{PgStore, agent_sql as sql};
+    use crate::StoreError;
+    use crate::agents::{Agent, AgentWithState, NewAgent, StepWrite, stored_now};
+    use crate::events::EventFor;
+    use freeagentics_core::new_id;
+    use sqlx::types::Json;
+    use uuid::Uuid;
+
+    impl PgStore {
+        pub(crate) async fn insert_agent(
+            &self,
+            new: NewAgent,
+            event: EventFor<'_, Agent>,
+        ) -> Result<Agent, StoreError> {
+            let now = stored_now();
+            let AgentWithState { agent, state } = Agent::pending(new, now);
+            let event = event(&agent);
+            sqlx::query_as::<_, (Uuid,)>(sql::INSERT_AGENT)
+                .bind(agent.id)
+                .bind(agent.owner_id)
+                .bind(&agent.name)
+                .bind(&agent.template)
+                .bind(agent.status.as_str())
+                .bind(Json(&agent.capabilities))
+                .bind(Json(&agent.parameters))
+                .bind(&agent.gmn_spec)
+                .bind(&agent.model_key)
+                .bind(&state)
+                .bind(now)
+                .bind(new_id())
+                .bind(&event.topic)
+                .bind(&event.kind)
+                .bind(Json(&event.payload))
+                .fetch_one(self.writer())
+                .await
+                .map_err(Self::error)?;
+            Ok(agent)
+        }
+
+        pub(crate) async fn write_step(
+            &self,
+            write: StepWrite,
+            event: EventFor<'_, Agent>,
+        ) -> Result<Agent, StoreError> {
+            let now = stored_now();
+            let agent = write.previous.stepped(&write, now);
+            let event = event(&agent);
+            let written = sqlx::query_as::<_, (Uuid,)>(sql::STEP_AGENT)
+                .bind(agent.id)
+                .bind(&write.state)
+                .bind(write.duration_micros)
+                .bind(write.free_energy)
+                .bind(now)
+                .bind(write.previous.version)
+                .bind(Json(&write.observation))
+                .bind(Json(&write.action))
+                .bind(write.entropy)
+                .bind(Json(&write.most_likely))
+                .bind(i64::from(write.history_limit.max(1)))
+                .bind(new_id())
+                .bind(&event.topic)
+                .bind(&event.kind)
+                .bind(Json(&event.payload))
+                .fetch_optional(self.writer())
+                .await
+                .map_err(Self::error)?;
+            match written {
+                Some(_) => Ok(agent),
+                None => Err(self.version_or_missing(agent.id).await),
+            }
+        }
+    }
 }

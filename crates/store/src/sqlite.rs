@@ -111,24 +111,47 @@ mod sql {
 }
 
 mod agent_sql {
-    pub const INSERT_AGENT: &str = "insert into agents (id, owner_id, name, template, status, capabilities, \
+    use crate::agent_queries::agent_columns;
+
+    pub const INSERT_AGENT: &str = concat!(
+        "insert into agents (id, owner_id, name, template, status, capabilities, \
         parameters, gmn_spec, model_key, state, created_at, updated_at) \
-        values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) returning *";
-    pub const AGENT_BY_ID: &str = "select * from agents where id = ?1";
-    // BINARY collation: byte order, so the range is exactly the names with the prefix
-    pub const LIST_AGENTS: &str = "select * from agents \
+        values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) returning ",
+        agent_columns!()
+    );
+    pub const AGENT_BY_ID: &str = concat!("select ", agent_columns!(), " from agents where id = ?1");
+    pub const AGENT_WITH_STATE_BY_ID: &str = concat!("select ", agent_columns!(), ", state from agents where id = ?1");
+    // one listing, with or without the state; BINARY collation: byte order, so the range is
+    // exactly the names with the prefix
+    macro_rules! listing {
+        ($columns:expr) => {
+            concat!(
+                "select ",
+                $columns,
+                " from agents \
         where (?1 is null or status = ?1) and (?2 is null or template = ?2) \
         and (?3 is null or owner_id = ?3) \
         and (?4 is null or (name >= ?4 and (?5 is null or name < ?5))) \
-        and (?6 is null or id < ?6) order by id desc limit ?7";
-    pub const UPDATE_AGENT: &str = "update agents set name = coalesce(?2, name), \
+        and (?6 is null or id < ?6) order by id desc limit ?7"
+            )
+        };
+    }
+    pub const LIST_AGENTS: &str = listing!(agent_columns!());
+    pub const LIST_AGENTS_WITH_STATE: &str = listing!(concat!(agent_columns!(), ", state"));
+    pub const UPDATE_AGENT: &str = concat!(
+        "update agents set name = coalesce(?2, name), \
         capabilities = coalesce(?3, capabilities), status = coalesce(?4, status), \
         version = version + 1, updated_at = ?5 \
-        where id = ?1 and (?6 is null or version = ?6) returning *";
-    pub const DELETE_AGENT: &str = "delete from agents where id = ?1 returning *";
-    pub const STEP_AGENT: &str = "update agents set state = ?2, step_count = step_count + 1, \
+        where id = ?1 and (?6 is null or version = ?6) returning ",
+        agent_columns!()
+    );
+    pub const DELETE_AGENT: &str = concat!("delete from agents where id = ?1 returning ", agent_columns!());
+    pub const STEP_AGENT: &str = concat!(
+        "update agents set state = ?2, step_count = step_count + 1, \
         total_step_micros = total_step_micros + ?3, last_free_energy = ?4, last_active_at = ?5, \
-        version = version + 1, updated_at = ?5 where id = ?1 and version = ?6 returning *";
+        version = version + 1, updated_at = ?5 where id = ?1 and version = ?6 returning ",
+        agent_columns!()
+    );
     pub const INSERT_STEP: &str = "insert into agent_steps (agent_id, seq, observation, action, free_energy, \
         entropy, most_likely, duration_micros, created_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
     pub const PRUNE_STEPS: &str = "delete from agent_steps where agent_id = ?1 and seq < ?2";
@@ -245,4 +268,97 @@ mod settings_sql {
         gnn_enabled = ?4, debug_logs = ?5, auto_suggest = ?6, openai_api_key = ?7, \
         anthropic_api_key = ?8, version = version + 1, updated_at = ?9 \
         where user_id = ?1 and version = ?10 returning *";
+}
+
+/// Agent writes with their outbox event: one transaction of several statements (SQLite runs in
+/// process, so statements cost no round trip; it has no data-modifying `with`).
+mod agent_writes {
+    use super::{SqliteStore, agent_sql as sql};
+    use crate::StoreError;
+    use crate::agent_queries::AgentRow;
+    use crate::agents::{Agent, NewAgent, StepWrite};
+    use crate::events::EventFor;
+    use freeagentics_core::AgentStatus;
+    use sqlx::types::Json;
+    use time::OffsetDateTime;
+
+    impl SqliteStore {
+        pub(crate) async fn insert_agent(
+            &self,
+            new: NewAgent,
+            event: EventFor<'_, Agent>,
+        ) -> Result<Agent, StoreError> {
+            let now = OffsetDateTime::now_utc();
+            let mut tx = self.writer().begin().await.map_err(Self::error)?;
+            let agent: Agent = sqlx::query_as::<_, AgentRow>(sql::INSERT_AGENT)
+                .bind(new.id)
+                .bind(new.owner_id)
+                .bind(&new.name)
+                .bind(&new.template)
+                .bind(AgentStatus::Pending.as_str())
+                .bind(Json(&new.capabilities))
+                .bind(Json(&new.parameters))
+                .bind(&new.gmn_spec)
+                .bind(&new.model_key)
+                .bind(&new.state)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Self::error)?
+                .try_into()?;
+            Self::write_event(&mut *tx, event(&agent)).await?;
+            tx.commit().await.map_err(Self::error)?;
+            Ok(agent)
+        }
+
+        pub(crate) async fn write_step(
+            &self,
+            write: StepWrite,
+            event: EventFor<'_, Agent>,
+        ) -> Result<Agent, StoreError> {
+            let now = OffsetDateTime::now_utc();
+            let id = write.previous.id;
+            let mut tx = self.writer().begin().await.map_err(Self::error)?;
+            let row = sqlx::query_as::<_, AgentRow>(sql::STEP_AGENT)
+                .bind(id)
+                .bind(&write.state)
+                .bind(write.duration_micros)
+                .bind(write.free_energy)
+                .bind(now)
+                .bind(write.previous.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Self::error)?;
+            let Some(row) = row else {
+                drop(tx);
+                return Err(self.version_or_missing(id).await);
+            };
+            let agent = Agent::try_from(row)?;
+            sqlx::query(sql::INSERT_STEP)
+                .bind(agent.id)
+                .bind(agent.step_count)
+                .bind(Json(&write.observation))
+                .bind(Json(&write.action))
+                .bind(write.free_energy)
+                .bind(write.entropy)
+                .bind(Json(&write.most_likely))
+                .bind(write.duration_micros)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(Self::error)?;
+            let oldest_kept = agent.step_count - i64::from(write.history_limit.max(1)) + 1;
+            if oldest_kept > 1 {
+                sqlx::query(sql::PRUNE_STEPS)
+                    .bind(agent.id)
+                    .bind(oldest_kept)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Self::error)?;
+            }
+            Self::write_event(&mut *tx, event(&agent)).await?;
+            tx.commit().await.map_err(Self::error)?;
+            Ok(agent)
+        }
+    }
 }

@@ -1,4 +1,4 @@
-use crate::agents::{Agent, AgentChange, AgentQuery, NewAgent, StatusCounts, StepPage, StepWrite};
+use crate::agents::{Agent, AgentChange, AgentQuery, AgentWithState, NewAgent, StatusCounts, StepPage, StepWrite};
 use crate::coalitions::{
     Coalition, CoalitionChange, CoalitionDetail, CoalitionQuery, CoalitionStatusCounts, FormationCandidate,
     FormationWrite, JoinRequest, MemberChange, NewCoalition, NewObjective, ObjectiveChange,
@@ -75,8 +75,12 @@ pub trait AuditStore: Send + Sync {
 #[async_trait]
 pub trait AgentStore: Send + Sync {
     async fn create_agent(&self, new: NewAgent, event: EventFor<'_, Agent>) -> Result<Agent, StoreError>;
+    /// The agent without its engine state (views, checks before a change).
     async fn agent_by_id(&self, id: Uuid) -> Result<Agent, StoreError>;
+    /// The agent and its engine state (stepping, beliefs).
+    async fn agent_with_state(&self, id: Uuid) -> Result<AgentWithState, StoreError>;
     async fn list_agents(&self, query: &AgentQuery) -> Result<Page<Agent>, StoreError>;
+    async fn list_agents_with_state(&self, query: &AgentQuery) -> Result<Page<AgentWithState>, StoreError>;
     /// Applies `change` if the agent is still at `expected_version` (when given);
     /// `VersionMismatch` otherwise.
     async fn update_agent(
@@ -95,7 +99,7 @@ pub trait AgentStore: Send + Sync {
         event: EventFor<'_, Agent>,
         coalition_event: CoalitionEventFor<'_>,
     ) -> Result<Vec<Uuid>, StoreError>;
-    /// Persists a step if the agent is still at `write.expected_version`; `VersionMismatch`
+    /// Persists a step if the agent is still at the version of `write.previous`; `VersionMismatch`
     /// otherwise (a concurrent step got there first). Prunes history beyond `history_limit`.
     async fn record_step(&self, write: StepWrite, event: EventFor<'_, Agent>) -> Result<Agent, StoreError>;
     /// History newest first, before `before_seq` when given.

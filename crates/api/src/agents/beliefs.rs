@@ -3,7 +3,7 @@
 use super::ModelDefinition;
 use crate::{ApiError, AppState};
 use freeagentics_inference::{AgentState, CompiledModel};
-use freeagentics_store::Agent;
+use freeagentics_store::{Agent, AgentWithState};
 use std::sync::Arc;
 
 /// The agent's current beliefs (the prior `D` before its first step), its saved state and model.
@@ -13,8 +13,8 @@ pub(crate) struct Current {
     pub model: Arc<CompiledModel>,
 }
 
-pub(crate) async fn current(state: &AppState, agent: &Agent) -> Result<Current, ApiError> {
-    let model = state.engine.compiled(&agent.model_key, &definition(agent)).await?;
+pub(crate) async fn current(state: &AppState, agent: &AgentWithState) -> Result<Current, ApiError> {
+    let model = state.engine.compiled(&agent.agent.model_key, &definition(&agent.agent)).await?;
     let mut saved = saved_state(agent)?;
     let beliefs = if saved.qs.is_empty() { model.prior() } else { std::mem::take(&mut saved.qs) };
     Ok(Current { beliefs, saved, model })
@@ -30,7 +30,7 @@ pub(crate) fn most_likely(beliefs: &[Vec<f64>]) -> Vec<(usize, f64)> {
         .collect()
 }
 
-pub(crate) fn saved_state(agent: &Agent) -> Result<AgentState, ApiError> {
+pub(crate) fn saved_state(agent: &AgentWithState) -> Result<AgentState, ApiError> {
     serde_json::from_str(&agent.state).map_err(|e| ApiError::internal("reading an agent's state", e))
 }
 

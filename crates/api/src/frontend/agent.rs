@@ -3,7 +3,7 @@
 use crate::agents::AgentView;
 use crate::{ApiError, AppState};
 use freeagentics_core::AgentStatus;
-use freeagentics_store::{Agent, AgentQuery};
+use freeagentics_store::{Agent, AgentQuery, AgentWithState, Page, StoreError};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,11 +65,23 @@ const PAGE: u32 = 100;
 
 /// `owner`'s agents, oldest first (the frontend appends new ones at the end), at most [`MAX_SHOWN`].
 pub async fn owned_by(state: &AppState, owner: Uuid) -> Result<Vec<Agent>, ApiError> {
+    oldest_first(owner, |query| async move { state.store.list_agents(&query).await }).await
+}
+
+/// [`owned_by`] with each agent's engine state (the knowledge graph shows what each believes).
+pub async fn owned_with_state(state: &AppState, owner: Uuid) -> Result<Vec<AgentWithState>, ApiError> {
+    oldest_first(owner, |query| async move { state.store.list_agents_with_state(&query).await }).await
+}
+
+async fn oldest_first<T, F, Fut>(owner: Uuid, list: F) -> Result<Vec<T>, ApiError>
+where
+    F: Fn(AgentQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
     let mut agents = Vec::new();
     let mut after = None;
     loop {
-        let query = AgentQuery { owner_id: Some(owner), limit: PAGE, after, ..AgentQuery::default() };
-        let page = state.store.list_agents(&query).await?;
+        let page = list(AgentQuery { owner_id: Some(owner), limit: PAGE, after, ..AgentQuery::default() }).await?;
         agents.extend(page.items);
         after = page.next;
         if after.is_none() || agents.len() >= MAX_SHOWN {

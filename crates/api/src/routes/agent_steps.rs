@@ -3,7 +3,7 @@ use crate::agents::beliefs::{self, definition, most_likely, saved_state};
 use crate::agents::events;
 use crate::auth::AuthUser;
 use crate::extract::{PageParams, ValidJson, ValidPath, ValidQuery, Validate};
-use crate::routes::agents::{AgentId, changed, current, may_change};
+use crate::routes::agents::{AgentId, changed, current_with_state, may_change};
 use crate::{ApiError, AppState, idempotency};
 use axum::Json;
 use axum::extract::State;
@@ -164,19 +164,18 @@ pub async fn step_agent(
 async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
     for _ in 0..STEP_ATTEMPTS {
-        let agent = current(state, id).await?;
-        may_change(user, &agent)?;
+        let stored = current_with_state(state, id).await?;
+        let agent = &stored.agent;
+        may_change(user, agent)?;
         if agent.status != AgentStatus::Active {
             return Err(ApiError::Conflict {
                 detail: format!("the agent is {}; only an active agent is stepped (POST …/status)", agent.status),
                 errors: Vec::new(),
             });
         }
-        let model = state.engine.compiled(&agent.model_key, &definition(&agent)).await?;
-        let (output, next, took) = state.engine.step(model, saved_state(&agent)?, observation.to_vec()).await?;
+        let model = state.engine.compiled(&agent.model_key, &definition(agent)).await?;
+        let (output, next, took) = state.engine.step(model, saved_state(&stored)?, observation.to_vec()).await?;
         let write = StepWrite {
-            agent_id: id,
-            expected_version: agent.version,
             state: serde_json::to_string(&next).map_err(|e| ApiError::internal("encoding an agent's state", e))?,
             observation: observation.to_vec(),
             action: output.action.clone(),
@@ -185,6 +184,7 @@ async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]
             most_likely: most_likely(&output.qs),
             duration_micros: i64::try_from(took.as_micros()).unwrap_or(i64::MAX),
             history_limit: state.engine.settings().history_limit,
+            previous: stored.agent,
         };
         match state.store.record_step(write, &events::of(events::STEPPED)).await {
             Ok(stepped) => {
@@ -227,11 +227,11 @@ pub async fn get_agent_beliefs(
     State(state): State<AppState>,
     ValidPath(AgentId { id }): ValidPath<AgentId>,
 ) -> Result<Json<BeliefsResponse>, ApiError> {
-    let agent = current(&state, id).await?;
+    let agent = current_with_state(&state, id).await?;
     let beliefs::Current { beliefs, saved, model } = beliefs::current(&state, &agent).await?;
     Ok(Json(BeliefsResponse {
         agent_id: id,
-        step_count: agent.step_count,
+        step_count: agent.agent.step_count,
         most_likely: most_likely(&beliefs)
             .into_iter()
             .map(|(state, probability)| MostLikely { state, probability })

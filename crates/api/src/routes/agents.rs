@@ -14,7 +14,7 @@ use freeagentics_core::agent::{PARAMETERS_MAX_BYTES, validate_capabilities, vali
 use freeagentics_core::validation::check_filter_text;
 use freeagentics_core::{AgentStatus, Permission, ValidationErrors, new_id};
 use freeagentics_inference::AgentState;
-use freeagentics_store::{Agent, AgentChange, AgentQuery, NewAgent, StoreError};
+use freeagentics_store::{Agent, AgentChange, AgentQuery, AgentWithState, NewAgent, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -197,6 +197,11 @@ pub(crate) fn may_change(user: &AuthUser, agent: &Agent) -> Result<(), ApiError>
 /// The agent as it is now, from the store (for changes, which must start from the truth).
 pub(crate) async fn current(state: &AppState, id: Uuid) -> Result<Agent, ApiError> {
     Ok(state.store.agent_by_id(id).await?)
+}
+
+/// The agent and its engine state, from the database (stepping, beliefs).
+pub(crate) async fn current_with_state(state: &AppState, id: Uuid) -> Result<AgentWithState, ApiError> {
+    Ok(state.store.agent_with_state(id).await?)
 }
 
 /// The agent as clients see it, through the two-level cache.

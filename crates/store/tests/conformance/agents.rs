@@ -65,6 +65,7 @@ pub(crate) async fn agents_round_trip_with_their_events(store: &dyn Store) {
     assert_eq!(created.capabilities, ["explore", "map"]);
     assert_eq!(created.parameters, json!({ "width": 5 }));
     assert_eq!(store.agent_by_id(created.id).await.unwrap(), created);
+    assert_eq!(store.agent_with_state(created.id).await.unwrap().state, "{\"step_count\":0}");
     assert!(matches!(store.agent_by_id(new_id()).await, Err(StoreError::NotFound)));
 
     let events = store.unpublished_events(10).await.unwrap();
@@ -123,6 +124,15 @@ pub(crate) async fn agents_round_trip_with_their_events(store: &dyn Store) {
     let after_all = last.created_at + time::Duration::seconds(1);
     assert_eq!(store.delete_events_before(after_all).await.unwrap(), 4, "retention deletes the four older events");
     assert!(store.unpublished_events(10).await.unwrap().is_empty());
+
+    // parameters come back as written, whatever the database does to JSON on the way
+    let nested = NewAgent {
+        parameters: json!({ "zeta": 1.5, "a": [1, 2.25, -0.1], "m": { "y": null, "x": "s" }, "big": 12345678901234_i64 }),
+        ..new_agent(owner, "Nested", "basic-explorer")
+    };
+    let nested = store.create_agent(nested, &event("agent.created")).await.unwrap();
+    assert_eq!(store.agent_by_id(nested.id).await.unwrap(), nested);
+    store.delete_agent(nested.id, &event("agent.deleted"), &cevent).await.unwrap();
 }
 
 pub(crate) async fn agents_list_with_every_filter(store: &dyn Store) {
@@ -184,8 +194,7 @@ pub(crate) async fn agents_list_with_every_filter(store: &dyn Store) {
 
 pub(crate) fn step(agent: &Agent, n: usize) -> StepWrite {
     StepWrite {
-        agent_id: agent.id,
-        expected_version: agent.version,
+        previous: agent.clone(),
         state: format!("{{\"step_count\":{}}}", agent.step_count + 1),
         observation: vec![n],
         action: vec![n % 5],
@@ -204,14 +213,26 @@ pub(crate) async fn steps_are_versioned_and_history_is_bounded(store: &dyn Store
     for n in 1..=5 {
         agent = store.record_step(step(&agent, n), &event("agent.stepped")).await.unwrap();
         assert_eq!((agent.step_count, agent.version), (n as i64, n as i64 + 1));
+        assert_eq!(store.agent_by_id(agent.id).await.unwrap(), agent, "the row returned is the row stored");
     }
-    assert_eq!(agent.state, "{\"step_count\":5}");
+    let stepped: Vec<_> =
+        store.unpublished_events(100).await.unwrap().into_iter().filter(|e| e.kind == "agent.stepped").collect();
+    let versions: Vec<_> = stepped.iter().map(|e| e.payload["version"].as_i64()).collect();
+    assert_eq!(versions, [2, 3, 4, 5, 6].map(Some), "one outbox row per step, rendered from the row written");
+    let stored = store.agent_with_state(agent.id).await.unwrap();
+    assert_eq!((&stored.agent, stored.state.as_str()), (&agent, "{\"step_count\":5}"), "the state of the last step");
+    let listed = store
+        .list_agents_with_state(&AgentQuery { owner_id: Some(owner), limit: 10, ..AgentQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(listed.items, [stored], "listed with its state");
+    assert!(matches!(store.agent_with_state(new_id()).await, Err(StoreError::NotFound)));
     assert_eq!(agent.total_step_micros, 500);
     assert_eq!(agent.last_free_energy, Some(2.5));
     assert!(agent.last_active_at.is_some());
     // a step computed from a stale read is refused, not lost over the newer one
     let mut stale = step(&agent, 6);
-    stale.expected_version -= 1;
+    stale.previous.version -= 1;
     assert!(matches!(store.record_step(stale, &event("agent.stepped")).await, Err(StoreError::VersionMismatch)));
 
     let page = store.list_steps(agent.id, 2, None).await.unwrap();

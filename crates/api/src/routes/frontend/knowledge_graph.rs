@@ -4,7 +4,7 @@ use crate::agents::AgentView;
 use crate::agents::beliefs::{self, most_likely};
 use crate::auth::AuthUser;
 use crate::coalitions::CoalitionView;
-use crate::frontend::agent::owned_by;
+use crate::frontend::agent::owned_with_state;
 use crate::frontend::graph::{self, Believing, Graph};
 use crate::routes::agents::view;
 use crate::{ApiError, AppState};
@@ -25,9 +25,9 @@ pub async fn get_knowledge_graph(State(state): State<AppState>, user: AuthUser) 
 /// The graph of `owner`'s agents and coalitions, as it is now.
 pub(crate) async fn graph_of(state: &AppState, owner: Uuid) -> Result<Graph, ApiError> {
     let mut believing = Vec::new();
-    for agent in owned_by(state, owner).await? {
+    for agent in owned_with_state(state, owner).await? {
         let current = beliefs::current(state, &agent).await?;
-        believing.push(Believing { most_likely: most_likely(&current.beliefs), agent: AgentView::from(&agent) });
+        believing.push(Believing { most_likely: most_likely(&current.beliefs), agent: AgentView::from(&agent.agent) });
     }
     let query = CoalitionQuery {
         status: None,
