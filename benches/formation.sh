@@ -62,7 +62,7 @@ ADDR=127.0.0.1:18111
 psql "$PG/postgres" -q -c "create database $RUN"
 env -i PATH="$PATH" BIND_ADDR="$ADDR" DATABASE_URL="$PG/$RUN" REDIS_URL="$REDIS" REDIS_KEY_PREFIX="fa:$RUN:" \
   DATA_DIR="$WORK" ADMIN_USERNAME=bench ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD="$PASSWORD" \
-  RATE_LIMIT_ENABLED=false LOG_LEVEL=warn "$SERVICE_BIN" serve >"$WORK/server.log" 2>&1 &
+  RATE_LIMIT_ENABLED=false LOG_LEVEL=warn MIMALLOC_PURGE_DELAY=0 "$SERVICE_BIN" serve >"$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do curl -sf "http://$ADDR/health" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$ADDR/health" >/dev/null || { echo "the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }

@@ -41,7 +41,7 @@ trap cleanup EXIT
 count() {
   local name=$1 port=$2 path=$3; shift 3
   env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$port" SQLITE_PATH="$WORK/$name.db" DATA_DIR="$WORK" \
-    RATE_LIMIT_ENABLED=false LOG_LEVEL=warn \
+    RATE_LIMIT_ENABLED=false LOG_LEVEL=warn MIMALLOC_PURGE_DELAY=0 \
     valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.%p.out" "$@" >"$WORK/$name.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done

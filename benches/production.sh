@@ -84,13 +84,13 @@ start() {
   env -i PATH="$PATH" BIND_ADDR="$addr" DATABASE_URL="$PG/${RUN}_$name" REDIS_URL="$REDIS" \
     REDIS_KEY_PREFIX="fa:$RUN:$name:" DATA_DIR="$WORK/$name" CACHE_ENABLED="$cache" \
     ADMIN_USERNAME=bench ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD="$PASSWORD" \
-    RATE_LIMIT_ENABLED=false LOG_LEVEL=warn "$SERVICE_BIN" serve >"$WORK/$name.log" 2>&1 &
+    RATE_LIMIT_ENABLED=false LOG_LEVEL=warn MIMALLOC_PURGE_DELAY=0 "$SERVICE_BIN" serve >"$WORK/$name.log" 2>&1 &
   PIDS+=("$!")
   echo "$!" >"$WORK/$name.pid"
 }
 start cached "$CACHED" true
 start uncached "$UNCACHED" false
-BIND_ADDR=$BARE "$BARE_BIN" >"$WORK/bare.log" 2>&1 &
+MIMALLOC_PURGE_DELAY=0 BIND_ADDR=$BARE "$BARE_BIN" >"$WORK/bare.log" 2>&1 &
 PIDS+=("$!")
 CACHED_PID=$(cat "$WORK/cached.pid")
 

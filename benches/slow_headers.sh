@@ -68,7 +68,7 @@ trap cleanup EXIT
 
 SERVICE=127.0.0.1:18010
 env -i PATH="$PATH" BIND_ADDR=$SERVICE SQLITE_PATH="$WORK/bench.db" DATA_DIR="$WORK" \
-  RATE_LIMIT_ENABLED=false LOG_LEVEL=warn "$SERVICE_BIN" serve >"$WORK/service.log" 2>&1 &
+  RATE_LIMIT_ENABLED=false LOG_LEVEL=warn MIMALLOC_PURGE_DELAY=0 "$SERVICE_BIN" serve >"$WORK/service.log" 2>&1 &
 SERVICE_PID=$!; PIDS+=("$SERVICE_PID")
 for _ in $(seq 1 100); do curl -sf "http://$SERVICE/health" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$SERVICE/health" >/dev/null || { echo "the service did not start:" >&2; cat "$WORK/service.log" >&2; exit 1; }

@@ -55,7 +55,7 @@ start() {
   env -i PATH="$PATH" BIND_ADDR="$1" DATABASE_URL="$PG/$DB" REDIS_URL="$REDIS" REDIS_KEY_PREFIX="fa:wsbench:$DB:" \
     DATA_DIR="$WORK" JWT_SECRET=ws-bench-only-0123456789abcdef0123456789 RATE_LIMIT_ENABLED=false \
     WS_MAX_CONNECTIONS_PER_USER=1000 ${RELAY_POLL:+EVENTS_RELAY_POLL_MS=$RELAY_POLL} ADMIN_USERNAME=root ADMIN_EMAIL=root@example.com \
-    ADMIN_PASSWORD='a sturdy passphrase' LOG_LEVEL=warn "$SERVICE_BIN" serve >"$WORK/$1.log" 2>&1 &
+    ADMIN_PASSWORD='a sturdy passphrase' LOG_LEVEL=warn MIMALLOC_PURGE_DELAY=0 "$SERVICE_BIN" serve >"$WORK/$1.log" 2>&1 &
   PIDS+=("$!")
 }
 start $A
