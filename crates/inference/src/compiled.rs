@@ -45,7 +45,8 @@ impl CompileError {
 /// `po(o|s)` for every joint state (rows) and joint outcome (columns).
 #[derive(Debug)]
 pub(crate) enum JointLikelihood {
-    /// Row-major, `joint_states × num_joint_outcomes`.
+    /// Outcome-major, `num_joint_outcomes × joint_states`: each outcome's probability under
+    /// every state is one contiguous row, so the predicted outcome is a dot product per outcome.
     Dense(Vec<f64>),
     Sparse(Csr),
 }
@@ -193,7 +194,7 @@ impl CompiledModel {
         let joint_a = if triplets.len().saturating_mul(2) >= joint_states.saturating_mul(num_joint_outcomes) {
             let mut data = vec![0.0; joint_states * num_joint_outcomes];
             for &(s, o, p) in &triplets {
-                data[s * num_joint_outcomes + o] = p;
+                data[o * joint_states + s] = p;
             }
             JointLikelihood::Dense(data)
         } else {

@@ -9,6 +9,8 @@ pub struct Workspace {
     pub(crate) ln_l: Vec<f64>,
     /// Joint (outer-product) beliefs.
     pub(crate) joint: Vec<f64>,
+    /// Joint beliefs with the states below pymdp's information-gain threshold zeroed.
+    pub(crate) masked: Vec<f64>,
     /// Predicted joint outcome.
     pub(crate) qo: Vec<f64>,
     /// Beliefs at each tree depth: per factor, per control, `num_states[f]` values.
@@ -30,6 +32,7 @@ impl Workspace {
         let s = m.joint_states;
         resize(&mut self.ln_l, s);
         resize(&mut self.joint, s);
+        resize(&mut self.masked, s);
         resize(&mut self.qo, m.num_joint_outcomes);
         self.level_offsets.clear();
         self.root_offsets.clear();
@@ -48,7 +51,7 @@ impl Workspace {
     }
 }
 
+/// Sizes a buffer without clearing it: every buffer is written before it is read in a step.
 fn resize(v: &mut Vec<f64>, n: usize) {
-    v.clear();
     v.resize(n, 0.0);
 }
