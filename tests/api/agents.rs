@@ -578,3 +578,49 @@ async fn a_write_on_one_replica_is_read_on_the_other() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A replica steps an agent from the engine state its own last step left (no read before the
+/// write), and a change made through the other replica in between is never stepped over: a pause
+/// on B stops A's next step at once, and after B's step A continues from B's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_steps_from_the_state_it_kept_until_another_changes_the_agent() {
+    let Some(replicas) = Replicas::start().await else { return };
+    let (a, b, client, session) = (&replicas.a, &replicas.b, &replicas.client, &replicas.admin);
+    let agent = replicas.create(a, &new_agent("kept")).await;
+    let id = agent["id"].as_str().unwrap();
+    let post = |on: &crate::helpers::Process, path: &str, body: Value| {
+        let url = format!("{}/api/v1/agents/{id}{path}", on.base);
+        let request = client.post(url).bearer_auth(&session.access).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let step =
+        |on: &crate::helpers::Process, observation: u64| post(on, "/step", json!({ "observation": [observation] }));
+    let hits = "freeagentics_cache_requests_total{cache=\"agent_state\",result=\"hit_local\"}";
+    assert_eq!(post(a, "/status", json!({ "status": "active" })).await.status(), StatusCode::OK);
+
+    let first: Value = step(a, 0).await.json().await.unwrap();
+    assert_eq!(first["step"], 1);
+    let before = a.metric(client, hits).await;
+    let second: Value = step(a, 1).await.json().await.unwrap();
+    assert_eq!(second["step"], 2);
+    assert_eq!(a.metric(client, hits).await - before, 1.0, "A's second step started from the state it kept");
+
+    // paused through B: A's next step is refused at once, whatever A kept
+    assert_eq!(post(b, "/status", json!({ "status": "paused" })).await.status(), StatusCode::OK);
+    let refused = problem(step(a, 2).await, StatusCode::CONFLICT).await;
+    assert!(refused["detail"].as_str().unwrap().contains("paused"), "{refused}");
+    assert_eq!(post(b, "/status", json!({ "status": "active" })).await.status(), StatusCode::OK);
+
+    // stepped through B, then through A: A continues from B's step
+    let on_b: Value = step(b, 2).await.json().await.unwrap();
+    assert_eq!(on_b["step"], 3);
+    let on_a = step(a, 3).await;
+    assert_eq!(on_a.status(), StatusCode::OK);
+    let on_a: Value = on_a.json().await.unwrap();
+    assert_eq!(on_a["step"], 4);
+    assert_eq!(on_a["version"], on_b["version"].as_i64().unwrap() + 1, "A wrote over B's step, not beside it");
+    let url = format!("{}/api/v1/agents/{id}/history?limit=10", b.base);
+    let history: Value = client.get(url).bearer_auth(&session.access).send().await.unwrap().json().await.unwrap();
+    let observations: Vec<&Value> = history["items"].as_array().unwrap().iter().map(|s| &s["observation"]).collect();
+    assert_eq!(observations, [&json!([3]), &json!([2]), &json!([1]), &json!([0])], "every step kept, in order");
+}

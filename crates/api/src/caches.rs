@@ -1,6 +1,6 @@
 //! The caches of hot reads, each a typed two-level cache (`freeagentics_shared_state::cache`) over
 //! one backend: Redis (shared copies, cross-replica invalidation) or in-process (embedded profile).
-use crate::agents::AgentView;
+use crate::agents::{AgentView, StepStates};
 use crate::auth::Principal;
 use crate::coalitions::CoalitionView;
 use freeagentics_shared_state::cache::{Cache, CacheBackend, CacheSettings};
@@ -15,6 +15,8 @@ pub struct Caches {
     pub agents: Cache<AgentView>,
     /// Coalitions by id, with members and objectives (`coalitions::view`).
     pub coalitions: Cache<CoalitionView>,
+    /// The engine state of agents this replica stepped, companions of `agents` (`agents::step_state`).
+    pub step_states: StepStates,
 }
 
 impl Caches {
@@ -23,6 +25,7 @@ impl Caches {
             principals: Cache::shared("principal", Arc::clone(&backend), settings.clone()),
             agents: Cache::shared("agent", Arc::clone(&backend), settings.clone()),
             coalitions: Cache::shared("coalition", Arc::clone(&backend), settings.clone()),
+            step_states: StepStates::new(settings),
             backend,
         }
     }
@@ -32,5 +35,6 @@ impl Caches {
         self.principals.report();
         self.agents.report();
         self.coalitions.report();
+        self.step_states.report();
     }
 }

@@ -5,8 +5,10 @@ pub(crate) mod beliefs;
 pub mod engine;
 pub mod events;
 pub mod models;
+pub mod step_state;
 pub mod view;
 
 pub use engine::{Engine, EngineError, InferenceSettings};
 pub use models::{ModelDefinition, model_key};
+pub use step_state::{StepState, StepStates};
 pub use view::AgentView;

@@ -149,4 +149,12 @@ pub fn register_baseline(version: &str, git_sha: &str) {
             counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
         }
     }
+    // kept in this process only: never a shared hit, and reading it cannot fail
+    {
+        use freeagentics_shared_state::cache::Outcome;
+        for result in [Outcome::HitLocal, Outcome::Miss, Outcome::Bypass] {
+            let cache = crate::agents::step_state::CACHE_NAME;
+            counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/agents/{id}/step` and what stepping leaves behind: beliefs, history, metrics.
-use crate::agents::beliefs::{self, definition, most_likely, saved_state};
-use crate::agents::events;
+use crate::agents::beliefs::{self, definition, most_likely};
+use crate::agents::{StepState, events};
 use crate::auth::AuthUser;
 use crate::extract::{PageParams, ValidJson, ValidPath, ValidQuery, Validate};
 use crate::routes::agents::{AgentId, changed, current_with_state, may_change};
@@ -164,8 +164,8 @@ pub async fn step_agent(
 async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
     for _ in 0..STEP_ATTEMPTS {
-        let stored = current_with_state(state, id).await?;
-        let agent = &stored.agent;
+        let kept = state.caches.step_states.current(state, id).await?;
+        let agent = &kept.agent;
         may_change(user, agent)?;
         if agent.status != AgentStatus::Active {
             return Err(ApiError::Conflict {
@@ -174,7 +174,7 @@ async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]
             });
         }
         let model = state.engine.compiled(&agent.model_key, &definition(agent)).await?;
-        let (output, next, took) = state.engine.step(model, saved_state(&stored)?, observation.to_vec()).await?;
+        let (output, next, took) = state.engine.step(model, kept.state.clone(), observation.to_vec()).await?;
         let write = StepWrite {
             state: serde_json::to_string(&next).map_err(|e| ApiError::internal("encoding an agent's state", e))?,
             observation: observation.to_vec(),
@@ -184,11 +184,13 @@ async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]
             most_likely: most_likely(&output.qs),
             duration_micros: i64::try_from(took.as_micros()).unwrap_or(i64::MAX),
             history_limit: state.engine.settings().history_limit,
-            previous: stored.agent,
+            previous: agent.clone(),
         };
         match state.store.record_step(write, &events::of(events::STEPPED)).await {
             Ok(stepped) => {
                 changed(state, id).await;
+                let caches = &state.caches;
+                caches.step_states.keep(&caches.agents, StepState { agent: stepped.clone(), state: next }).await;
                 metrics::counter!("freeagentics_agent_interactions_total", "template" => stepped.template.clone())
                     .increment(1);
                 metrics::histogram!("freeagentics_inference_duration_seconds").record(took.as_secs_f64());
@@ -210,7 +212,7 @@ async fn step(state: &AppState, user: &AuthUser, id: Uuid, observation: &[usize]
                 return Ok((StatusCode::OK, Json(response)).into_response());
             }
             // a concurrent step (or change) got there first: compute again from what it left
-            Err(StoreError::VersionMismatch) => continue,
+            Err(StoreError::VersionMismatch) => state.caches.step_states.forget(id).await,
             Err(other) => return Err(other.into()),
         }
     }

@@ -212,6 +212,20 @@ where
         Ok((value, weight(bytes.len())))
     }
 
+    /// The stamp a companion copy of `key` — a value this replica keeps beside the cache's own,
+    /// such as an agent's engine state beside its view — carries to be dropped with the cache's
+    /// copy by every invalidation of `key`, on any replica. `None` while the local layer may not
+    /// be used (caching off, or the invalidation channel not trusted).
+    pub fn stamp(&self, key: &str) -> Option<Stamp> {
+        (self.settings.enabled && self.backend.local_layer_trusted())
+            .then(|| self.backend.epochs().stamp(&self.key(key)))
+    }
+
+    /// Whether a companion copy stamped `stamp` is still good (see [`Cache::stamp`]).
+    pub fn is_current(&self, key: &str, stamp: Stamp) -> bool {
+        self.stamp(key) == Some(stamp)
+    }
+
     /// `key` changed: this replica's copy is dropped now, the shared copy and every other
     /// replica's within the backend's bound. A failure to tell the others is logged and counted;
     /// they then find their channel down too (the same Redis) and bypass their local layers.

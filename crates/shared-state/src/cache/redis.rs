@@ -159,8 +159,14 @@ impl RedisCacheBackend {
     fn hear(&self, payload: &str) {
         let mut parts = payload.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some("i"), Some(sent_ms), Some(key)) => {
-                self.epochs.invalidate(key);
+            (Some("i"), Some(sent), Some(key)) => {
+                // `{ms}.{replica}`; a replica of before the suffix sends `{ms}` and ignores it
+                let (sent_ms, sender) = sent.split_once('.').unwrap_or((sent, ""));
+                // this replica's own invalidations took effect when they were sent; bumping again
+                // would drop the copies it kept since (an agent's state after its own step)
+                if sender != self.replica {
+                    self.epochs.invalidate(key);
+                }
                 if let Ok(sent_ms) = sent_ms.parse::<u128>() {
                     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
                     let lag = now.saturating_sub(sent_ms) as f64 / 1000.0;
@@ -242,7 +248,7 @@ impl CacheBackend for RedisCacheBackend {
             .key(&self.channel)
             .arg(TOMBSTONE)
             .arg(TOMBSTONE_TTL.as_millis() as u64)
-            .arg(format!("i:{sent}:{key}"));
+            .arg(format!("i:{sent}.{}:{key}", self.replica));
         if let Err(error) = self.redis.invoke::<i64>(&invocation).await {
             self.flush_shared.store(true, Ordering::Release);
             return Err(self.failed(error));

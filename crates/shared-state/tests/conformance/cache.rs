@@ -126,6 +126,24 @@ async fn a_load_overtaken_by_a_write_is_not_kept(backend: Arc<dyn CacheBackend>)
     assert_eq!(read(&cache, &source).await, "new", "but its copy is not served afterwards");
 }
 
+/// A companion copy (kept beside the cache's own, under its stamp) is dropped by an invalidation
+/// of its key and by nothing else: this replica's own invalidation, heard back from the channel,
+/// does not drop a copy taken after it.
+async fn companion_copies_follow_invalidations(backend: Arc<dyn CacheBackend>) {
+    let cache: Cache<String> = Cache::shared("companion", Arc::clone(&backend), settings());
+    let before = cache.stamp("k").expect("the local layer is in use");
+    assert!(cache.is_current("k", before));
+    cache.invalidate("k").await;
+    assert!(!cache.is_current("k", before), "invalidated at once on this replica");
+    let after = cache.stamp("k").unwrap();
+    cache.invalidate("other").await;
+    // long enough for the channel to bring both invalidations back to this replica
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(cache.is_current("k", after), "this replica's own invalidations count once");
+    let off = Cache::<String>::shared("companion", backend, CacheSettings { enabled: false, ..settings() });
+    assert_eq!(off.stamp("k"), None, "caching off: nothing may be kept");
+}
+
 macro_rules! both_backends {
     ($($suite:ident),* $(,)?) => {
         $(
@@ -153,6 +171,7 @@ both_backends!(
     concurrent_misses_load_once,
     load_errors_are_not_cached,
     a_load_overtaken_by_a_write_is_not_kept,
+    companion_copies_follow_invalidations,
 );
 
 /// Two replicas on one Redis: a copy loaded by one is a shared hit for the other, and an
@@ -172,6 +191,22 @@ async fn replicas_share_copies_and_invalidations() {
     let started = std::time::Instant::now();
     while read(&b, &source).await != "v2" {
         assert!(started.elapsed() < Duration::from_secs(1), "b still serves the old value after 1 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A companion copy on one replica is dropped by the other's invalidation of its key, within
+/// the channel's bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companion_copies_follow_other_replicas_invalidations() {
+    let Some(pool) = crate::redis().await else { return };
+    let a: Cache<String> = Cache::shared("companions", redis_backend(&pool).await as Arc<dyn CacheBackend>, settings());
+    let b: Cache<String> = Cache::shared("companions", redis_backend(&pool).await as Arc<dyn CacheBackend>, settings());
+    let kept = a.stamp("k").unwrap();
+    b.invalidate("k").await;
+    let started = std::time::Instant::now();
+    while a.is_current("k", kept) {
+        assert!(started.elapsed() < Duration::from_secs(1), "a still trusts its copy a second after b's write");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
