@@ -9,7 +9,9 @@
 //! Configured by environment: `BASE` (http://host:port), `TOKEN`, `AGENTS_FILE` (one active agent
 //! id per line), `RATE` (requests/s, 1000), `DURATION_SECS` (20), `MIX` (read,write,step percent:
 //! "70,10,20"), `AGENT_BODY` (the JSON body of a write). Prints one line per kind and one for all:
-//! `kind requests non_2xx p50_ms p99_ms max_ms`, then `achieved <requests/s>`.
+//! `kind requests non_2xx p50_ms p99_ms max_ms`, then `achieved <requests/s>`. With `TRACE` (a file
+//! path) it also writes one line per request, `scheduled_ms kind latency_ms ok`, to find when the
+//! slow ones were sent.
 // A benchmark tool, not service code: failing fast is the right behaviour here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -86,7 +88,7 @@ async fn main() {
     let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().expect("client");
     let total = (rate * duration) as u64;
     let interval = Duration::from_secs_f64(1.0 / rate);
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Kind, Duration, bool)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Kind, Duration, Duration, bool)>();
     let start = Instant::now();
     let mut steps = 0usize;
     for i in 0..total {
@@ -118,14 +120,20 @@ async fn main() {
                 }
                 Err(_) => false,
             };
-            let _ = tx.send((kind, scheduled.elapsed(), ok));
+            let _ = tx.send((kind, scheduled - start, scheduled.elapsed(), ok));
         });
     }
     drop(tx);
     let mut by_kind: Vec<Vec<(Duration, bool)>> = vec![Vec::new(); KINDS.len()];
-    while let Some((kind, latency, ok)) = rx.recv().await {
+    let mut trace = std::env::var("TRACE").ok().map(|path| std::fs::File::create(path).expect("TRACE"));
+    while let Some((kind, at, latency, ok)) = rx.recv().await {
         let index = KINDS.iter().position(|(k, _)| *k == kind).unwrap_or(0);
         by_kind[index].push((latency, ok));
+        if let Some(file) = trace.as_mut() {
+            use std::io::Write as _;
+            let (at, latency) = (at.as_secs_f64() * 1000.0, latency.as_secs_f64() * 1000.0);
+            writeln!(file, "{at:.1} {} {latency:.2} {ok}", KINDS[index].1).expect("TRACE");
+        }
     }
     let elapsed = start.elapsed().as_secs_f64();
     let mut all: Vec<(Duration, bool)> = by_kind.iter().flatten().copied().collect();

@@ -13,7 +13,8 @@
 #    going round-robin over its own share so steps rarely meet on one agent.
 # 4. A fixed --rate of mixed requests (70 % reads, 10 % creates, 20 % steps) for twice --duration,
 #    open loop (benches/mixed_load.rs): latency from each request's scheduled time; the server's
-#    RSS before, after and at its peak.
+#    RSS before, after and at its peak. With TRACE=<file> in the environment, the fixed-rate run
+#    also writes one line per request (scheduled ms, kind, latency ms, ok) to that file.
 #
 # Needs wrk and pgbench (Debian: wrk, postgresql-client), curl, PostgreSQL at TEST_DATABASE_URL
 # (default postgres://postgres@127.0.0.1:5432) and Redis at TEST_REDIS_URL (redis://127.0.0.1:6379).
