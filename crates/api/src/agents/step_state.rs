@@ -10,6 +10,7 @@ use crate::{ApiError, AppState};
 use freeagentics_inference::AgentState;
 use freeagentics_shared_state::cache::{Cache, CacheSettings, Outcome, Stamp};
 use freeagentics_store::Agent;
+use moka::ops::compute::Op;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -81,12 +82,22 @@ impl StepStates {
 
     /// After this replica's step was written and the agent's view invalidated: the state the
     /// step left, for the next one.
+    /// A step that finishes late never replaces the copy a later step kept.
     pub async fn keep(&self, views: &Cache<AgentView>, value: StepState) {
         let id = value.agent.id;
-        match views.stamp(&id.to_string()) {
-            Some(stamp) => self.kept.insert(id, Kept { value: Arc::new(value), stamp }).await,
-            None => self.kept.invalidate(&id).await,
-        }
+        let Some(stamp) = views.stamp(&id.to_string()) else {
+            self.kept.invalidate(&id).await;
+            return;
+        };
+        let version = value.agent.version;
+        let kept = Kept { value: Arc::new(value), stamp };
+        self.kept
+            .entry(id)
+            .and_compute_with(|existing| {
+                let newer = existing.is_some_and(|e| e.value().value.agent.version > version);
+                std::future::ready(if newer { Op::Nop } else { Op::Put(kept) })
+            })
+            .await;
     }
 
     /// A write found the agent changed since its state was kept.
@@ -117,4 +128,56 @@ fn weight(value: &StepState) -> u32 {
         + agent.gmn_spec.as_ref().map_or(0, String::len)
         + agent.capabilities.iter().map(String::len).sum::<usize>();
     u32::try_from(512 + beliefs + strings).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use freeagentics_shared_state::cache::LocalCacheBackend;
+
+    fn at_version(id: Uuid, version: i64) -> StepState {
+        let now = time::OffsetDateTime::now_utc();
+        let agent = Agent {
+            id,
+            owner_id: Uuid::nil(),
+            name: "kept".to_owned(),
+            template: "basic-explorer".to_owned(),
+            status: freeagentics_core::AgentStatus::Active,
+            capabilities: Vec::new(),
+            parameters: serde_json::Value::Null,
+            gmn_spec: None,
+            model_key: "k".to_owned(),
+            step_count: version,
+            total_step_micros: 0,
+            last_free_energy: None,
+            last_active_at: None,
+            version,
+            created_at: now,
+            updated_at: now,
+        };
+        StepState { agent, state: AgentState::new(1) }
+    }
+
+    #[tokio::test]
+    async fn a_late_step_never_replaces_a_later_ones_copy() {
+        let settings = CacheSettings::default();
+        let views: Cache<AgentView> = Cache::shared("agent", Arc::new(LocalCacheBackend::default()), settings.clone());
+        let states = StepStates::new(&settings);
+        let id = Uuid::now_v7();
+        let version = |states: &StepStates| {
+            let states = states.clone();
+            async move { states.kept.get(&id).await.map(|k| k.value.agent.version) }
+        };
+        states.keep(&views, at_version(id, 5)).await;
+        assert_eq!(version(&states).await, Some(5));
+        states.keep(&views, at_version(id, 4)).await;
+        assert_eq!(version(&states).await, Some(5), "the older step's copy was dropped");
+        states.keep(&views, at_version(id, 6)).await;
+        assert_eq!(version(&states).await, Some(6));
+        views.invalidate(&id.to_string()).await;
+        let stale = states.kept.get(&id).await.unwrap();
+        assert!(!views.is_current(&id.to_string(), stale.stamp), "a change to the agent makes the copy stale");
+        states.forget(id).await;
+        assert_eq!(version(&states).await, None);
+    }
 }
