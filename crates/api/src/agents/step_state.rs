@@ -81,8 +81,7 @@ impl StepStates {
     }
 
     /// After this replica's step was written and the agent's view invalidated: the state the
-    /// step left, for the next one.
-    /// A step that finishes late never replaces the copy a later step kept.
+    /// step left, for the next one. A step that finishes late never replaces a later one's copy.
     pub async fn keep(&self, views: &Cache<AgentView>, value: StepState) {
         let id = value.agent.id;
         let Some(stamp) = views.stamp(&id.to_string()) else {

@@ -1,6 +1,7 @@
 //! Every metric the service exports, declared in one place with its help text. Counters the
 //! runbook's panels and alerts query are registered at zero on start-up so their series exist
 //! before the first event (a missing series silently breaks `rate()` and `absent()`).
+use freeagentics_shared_state::cache::Outcome;
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -145,16 +146,13 @@ pub fn register_baseline(version: &str, git_sha: &str) {
         }
     }
     for cache in ["principal", "denylist", "agent", "coalition"] {
-        for result in freeagentics_shared_state::cache::Outcome::ALL {
+        for result in Outcome::ALL {
             counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
         }
     }
     // kept in this process only: never a shared hit, and reading it cannot fail
-    {
-        use freeagentics_shared_state::cache::Outcome;
-        for result in [Outcome::HitLocal, Outcome::Miss, Outcome::Bypass] {
-            let cache = crate::agents::step_state::CACHE_NAME;
-            counter!("freeagentics_cache_requests_total", "cache" => cache, "result" => result.as_str()).absolute(0);
-        }
+    let kept = crate::agents::step_state::CACHE_NAME;
+    for result in [Outcome::HitLocal, Outcome::Miss, Outcome::Bypass] {
+        counter!("freeagentics_cache_requests_total", "cache" => kept, "result" => result.as_str()).absolute(0);
     }
 }
