@@ -48,9 +48,9 @@ install_tools() {
   if [[ ${#need[@]} -gt 0 ]]; then
     echo "installing with apt: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     # nginx is only used for `nginx -t`; policy-rc.d (where present) keeps it from starting.
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
   local pip_need=()
   python3 -c 'import check_jsonschema' 2>/dev/null || pip_need+=("${PIP_PACKAGES[0]}")

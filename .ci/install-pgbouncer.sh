@@ -23,8 +23,9 @@ done
 if [[ ${#need[@]} -gt 0 ]]; then
   echo "installing with apt: ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # another apt on the machine holds the lock for a while: wait for it rather than fail the run
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 work="$(mktemp -d)"
