@@ -132,7 +132,7 @@ pub async fn relay(state: AppState, poll: Duration, cancel: CancellationToken) {
             }
         }
         if let Some(through) = through
-            && let Err(error) = state.store.mark_published(through, time::OffsetDateTime::now_utc()).await
+            && let Err(error) = state.store.mark_published(through).await
         {
             // published but not marked: the next round publishes them again, and the bus refuses
             tracing::warn!(%error, "event relay: marking events published failed");

@@ -138,7 +138,7 @@ pub(crate) struct EventRow {
     payload: Json<serde_json::Value>,
     created_at: OffsetDateTime,
     seq: Option<i64>,
-    published_at: Option<OffsetDateTime>,
+    published: bool,
 }
 
 impl From<EventRow> for crate::events::Event {
@@ -150,7 +150,7 @@ impl From<EventRow> for crate::events::Event {
             payload: row.payload.0,
             created_at: row.created_at,
             seq: row.seq,
-            published_at: row.published_at,
+            published: row.published,
         }
     }
 }
@@ -464,7 +464,7 @@ macro_rules! impl_agent_traits {
                 async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("delete_events_before");
                     sqlx::query(sql::DELETE_EVENTS_BEFORE)
-                        .bind(before)
+                        .bind(crate::events::first_id_at(before))
                         .execute(self.writer())
                         .await
                         .map(|done| done.rows_affected())

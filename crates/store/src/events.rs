@@ -33,6 +33,13 @@ pub enum CoalitionEventKind {
 pub type CoalitionEventFor<'a> =
     &'a (dyn Fn(CoalitionEventKind, &crate::coalitions::CoalitionDetail) -> NewEvent + Send + Sync);
 
+/// The smallest id an event written at `at` or later can have: event ids are UUIDv7, whose first
+/// 48 bits are the Unix time in milliseconds, so everything below it was written before `at`.
+pub fn first_id_at(at: OffsetDateTime) -> Uuid {
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: Uuid,
@@ -42,5 +49,23 @@ pub struct Event {
     pub created_at: OffsetDateTime,
     /// The event's place in the stream, once the relay assigned it.
     pub seq: Option<i64>,
-    pub published_at: Option<OffsetDateTime>,
+    /// On the bus: numbered at or below the relay's position.
+    pub published: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_id_at;
+    use time::Duration;
+
+    #[test]
+    fn the_first_id_of_an_instant_splits_ids_by_their_millisecond() {
+        let id = freeagentics_core::new_id();
+        let (secs, nanos) = id.get_timestamp().expect("a v7 id has a timestamp").to_unix();
+        let written = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap()).unwrap()
+            + Duration::nanoseconds(i64::from(nanos));
+        assert!(first_id_at(written) <= id, "an id is not before its own millisecond");
+        assert!(first_id_at(written + Duration::milliseconds(1)) > id, "nor at or after the next one");
+        assert_eq!(first_id_at(written).get_version_num(), 7);
+    }
 }

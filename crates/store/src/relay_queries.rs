@@ -11,7 +11,6 @@ macro_rules! impl_relay_store {
             use crate::events::Event;
             use crate::traits::EventRelayStore;
             use async_trait::async_trait;
-            use time::OffsetDateTime;
             use $sql as sql;
 
             #[async_trait]
@@ -46,14 +45,13 @@ macro_rules! impl_relay_store {
                     Ok(rows.into_iter().map(Event::from).collect())
                 }
 
-                async fn mark_published(&self, through: i64, at: OffsetDateTime) -> Result<u64, StoreError> {
+                async fn mark_published(&self, through: i64) -> Result<bool, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("mark_published");
                     sqlx::query(sql::MARK_PUBLISHED)
                         .bind(through)
-                        .bind(at)
                         .execute(self.writer())
                         .await
-                        .map(|done| done.rows_affected())
+                        .map(|done| done.rows_affected() > 0)
                         .map_err(Self::error)
                 }
 

@@ -173,9 +173,11 @@ mod agent_sql {
         where user_id = ?1 and key = ?2";
     pub const ABANDON_IDEMPOTENCY_KEY: &str =
         "delete from idempotency_keys where user_id = ?1 and key = ?2 and status is null";
-    pub const UNPUBLISHED_EVENTS: &str = "select * from events where published_at is null order by id limit ?1";
+    pub const UNPUBLISHED_EVENTS: &str = "select *, false as published from events \
+        where seq is null or seq > (select published_through from event_relay) order by id limit ?1";
     pub const DELETE_EXPIRED_IDEMPOTENCY_KEYS: &str = "delete from idempotency_keys where expires_at < ?1";
-    pub const DELETE_EVENTS_BEFORE: &str = "delete from events where created_at < ?1";
+    /// By id: ids are time-ordered, and `?1` is the first id of the cut-off's millisecond.
+    pub const DELETE_EVENTS_BEFORE: &str = "delete from events where id < ?1";
 }
 
 mod coalition_sql {
@@ -240,7 +242,8 @@ crate::relay_queries::impl_relay_store!(SqliteStore, crate::sqlite::relay_sql);
 crate::settings_queries::impl_settings_store!(SqliteStore, crate::sqlite::settings_sql);
 
 mod relay_sql {
-    pub const ANY_UNPUBLISHED: &str = "select exists (select 1 from events where published_at is null)";
+    pub const ANY_UNPUBLISHED: &str = "select exists (select 1 from events where seq is null) \
+        or exists (select 1 from events where seq > (select published_through from event_relay))";
     /// SQLite has one writer: the transaction alone serialises numbering.
     pub const LOCK_RELAY: &str = "select 1";
     /// New numbers follow every number in use and the bus's newest id (after retention deleted
@@ -250,11 +253,12 @@ mod relay_sql {
         select id, row_number() over (order by id) as n from events where seq is null order by id limit ?1) \
         update events set seq = ?2 + (select n from batch where batch.id = events.id) \
         where id in (select id from batch)";
-    pub const NUMBERED_UNPUBLISHED: &str =
-        "select * from events where seq is not null and published_at is null order by seq limit ?1";
-    pub const MARK_PUBLISHED: &str =
-        "update events set published_at = ?2 where seq <= ?1 and seq is not null and published_at is null";
-    pub const TOPIC_EVENTS: &str = "select * from events where topic = ?1 order by id limit ?2";
+    pub const NUMBERED_UNPUBLISHED: &str = "select *, false as published from events \
+        where seq > (select published_through from event_relay) order by seq limit ?1";
+    /// Moves the relay's position forward only (a slower relay never moves it back).
+    pub const MARK_PUBLISHED: &str = "update event_relay set published_through = ?1 where published_through < ?1";
+    pub const TOPIC_EVENTS: &str = "select events.*, coalesce(seq <= published_through, false) as published \
+        from events cross join event_relay where topic = ?1 order by events.id limit ?2";
 }
 
 mod settings_sql {

@@ -228,8 +228,9 @@ pub trait EventRelayStore: Send + Sync {
     /// published, lowest number first. Replicas number one at a time; the numbers are committed
     /// when this returns.
     async fn sequence_events(&self, floor: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
-    /// Marks every numbered event up to `through` as published; returns how many.
-    async fn mark_published(&self, through: i64, at: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Records that every numbered event up to `through` is published (the relay's position moves
+    /// forward, never back); `false` when it already was at or past `through`.
+    async fn mark_published(&self, through: i64) -> Result<bool, StoreError>;
     /// The retained events of one topic, published or not, oldest first (tests and support).
     async fn topic_events(&self, topic: &str, limit: u32) -> Result<Vec<Event>, StoreError>;
 }

@@ -152,7 +152,11 @@ macro_rules! conformance {
     };
 }
 
-conformance!(direct: migrations_revert_and_reapply, every_migration_reverts_and_reapplies);
+conformance!(
+    direct: migrations_revert_and_reapply,
+    every_migration_reverts_and_reapplies,
+    what_was_published_survives_reverting_the_relay_position
+);
 
 conformance!(
     users_round_trip,

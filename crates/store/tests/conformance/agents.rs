@@ -73,7 +73,7 @@ pub(crate) async fn agents_round_trip_with_their_events(store: &dyn Store) {
     assert_eq!(events[0].topic, format!("agent:{}", created.id));
     assert_eq!(events[0].kind, "agent.created");
     assert_eq!(events[0].payload["version"], 1);
-    assert_eq!((events[0].seq, events[0].published_at), (None, None));
+    assert_eq!((events[0].seq, events[0].published), (None, false));
 
     let renamed = store
         .update_agent(
