@@ -7,7 +7,8 @@
 #                         [--agents 256] [--rate 1000]
 #
 # 1. Authenticated reads (GET /api/v1/auth/me, GET /api/v1/agents/{id}), each on two servers that
-#    differ only in CACHE_ENABLED, in alternating rounds with the bare handler and pgbench -S.
+#    differ only in CACHE_ENABLED, in alternating rounds with the bare handler and pgbench -S;
+#    then the CPU per request of the uncached agent read and PostgreSQL's per pgbench transaction.
 # 2. POST /api/v1/agents (20x20 grid explorer, horizon 3) with the same wrk settings.
 # 3. POST /api/v1/agents/{id}/step on --agents active grid explorers (horizon 3), each wrk thread
 #    going round-robin over its own share so steps rarely meet on one agent.
@@ -150,16 +151,18 @@ for _ in $(seq 1 "$ROUNDS"); do
   pgbench_round >>"$WORK/pgbench.rounds"
 done
 
-# CPU time (user + system, clock ticks) each process named NAME has used, as "pid ticks" lines
+# CPU time (user + system, clock ticks) each process named NAME has used, with that of its ended
+# children (PostgreSQL's postmaster reaps every backend that exits), as "pid ticks" lines
 ticks_by_pid() {
   local pid
   for pid in $(pgrep -x "$1" || true); do
-    [[ -r "/proc/$pid/stat" ]] && awk -v pid="$pid" '{print pid, $14 + $15}' "/proc/$pid/stat" 2>/dev/null
+    [[ -r "/proc/$pid/stat" ]] && awk -v pid="$pid" '{print pid, $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null
   done
   return 0
 }
 # ticks NAME BEFORE_FILE: ticks NAME's processes used since BEFORE_FILE was written (processes
-# started since count whole; ones that ended are lost, which the pools' long-lived connections avoid)
+# started since count whole; one that ended counts through its parent, the pools' long-lived
+# connections and pgbench's, which start after BEFORE_FILE, alike)
 ticks_since() {
   awk 'NR == FNR {before[$1] = $2; next} {used += $2 - before[$1]} END {print used + 0}' "$2" <(ticks_by_pid "$1")
 }
@@ -181,6 +184,14 @@ costed() {
   echo >>"$WORK/cpu"
   summarise <<<"$summary"
 }
+
+# where a read from PostgreSQL spends its CPU: the uncached read, and pgbench -S (PostgreSQL's
+# CPU per transaction; pgbench's own is not counted)
+read -r _ < <(costed read-uncached -H "Authorization: Bearer $UNCACHED_TOKEN" "http://$UNCACHED/api/v1/agents/$UNCACHED_AGENT")
+ticks_by_pid postgres >"$WORK/before.postgres"
+PGB_COSTED=$(pgbench_round)
+awk -v t="$(ticks_since postgres "$WORK/before.postgres")" -v hz="$TICKS_PER_SECOND" -v n="$((PGB_COSTED * ${DURATION%s}))" \
+  'BEGIN {printf "pgbench-S - %.0f -\n", 1e6 * t / hz / n}' >>"$WORK/cpu"
 
 # 2. creates
 cat >"$WORK/create.lua" <<LUA

@@ -3,7 +3,7 @@
 //! history pruning, the outbox row of every change, limits; and read-after-write across two
 //! server processes on one PostgreSQL and one Redis.
 use crate::both_backends;
-use crate::helpers::{Backend, Options, Replicas, TestApp, problem};
+use crate::helpers::{Backend, Options, Replicas, Session, TestApp, problem};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -623,4 +623,62 @@ async fn a_replica_steps_from_the_state_it_kept_until_another_changes_the_agent(
     let history: Value = client.get(url).bearer_auth(&session.access).send().await.unwrap().json().await.unwrap();
     let observations: Vec<&Value> = history["items"].as_array().unwrap().iter().map(|s| &s["observation"]).collect();
     assert_eq!(observations, [&json!([3]), &json!([2]), &json!([1]), &json!([0])], "every step kept, in order");
+}
+
+/// With the caches off (or Redis unreachable), an authenticated read of an agent reads the
+/// account and the agent in one query, and answers as the two reads did: the agent, 404 for an
+/// unknown one, 401 for a deactivated account. PostgreSQL, then the embedded profile.
+#[tokio::test]
+async fn an_uncached_read_of_an_agent_is_one_query() {
+    let Some(replicas) = Replicas::start_with(&[("CACHE_ENABLED", "false")]).await else { return };
+    uncached_read_is_one_query(&replicas.a, &replicas.client, &replicas.admin).await;
+
+    let embedded = [("CACHE_ENABLED", "false")];
+    let (process, admin) = crate::helpers::Process::spawn_signed_in(&embedded).await;
+    uncached_read_is_one_query(&process, &replicas.client, &admin).await;
+}
+
+async fn uncached_read_is_one_query(at: &crate::helpers::Process, client: &reqwest::Client, admin: &Session) {
+    let create = client.post(format!("{}/api/v1/agents", at.base)).bearer_auth(&admin.access).json(&new_agent("read"));
+    let created: Value = create.send().await.unwrap().json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let queries =
+        |operation: &str| format!("freeagentics_db_query_duration_seconds_count{{operation=\"{operation}\"}}");
+    let counts = || async {
+        let mut counts = Vec::new();
+        for operation in ["user_and_agent", "user_by_id", "agent_by_id"] {
+            counts.push(at.metric(client, &queries(operation)).await);
+        }
+        counts.push(at.metric(client, "freeagentics_cache_requests_total{cache=\"agent\",result=\"bypass\"}").await);
+        counts
+    };
+    let get = |path: String, token: &str| client.get(format!("{}{path}", at.base)).bearer_auth(token).send();
+
+    let before = counts().await;
+    let read = get(format!("/api/v1/agents/{id}"), &admin.access).await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.headers()["etag"], "\"1\"");
+    let body: Value = read.json().await.unwrap();
+    assert_eq!(body, created, "the same agent as the create answered");
+    let after = counts().await;
+    let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(delta, [1.0, 0.0, 0.0, 1.0], "one joint query, neither single read; counted as a bypass");
+
+    let unknown = get(format!("/api/v1/agents/{}", uuid::Uuid::now_v7()), &admin.access).await.unwrap();
+    problem(unknown, StatusCode::NOT_FOUND).await;
+    assert_eq!(at.metric(client, &queries("user_and_agent")).await - after[0], 1.0);
+
+    // a deactivated account is refused on this path as on every other
+    let body = json!({ "username": "reader", "email": "reader@example.com", "password": crate::helpers::PASSWORD });
+    let register = client.post(format!("{}/api/v1/auth/register", at.base)).json(&body).send().await.unwrap();
+    assert_eq!(register.status(), StatusCode::CREATED);
+    let reader = Session::from_body(register.json().await.unwrap());
+    assert_eq!(get(format!("/api/v1/agents/{id}"), &reader.access).await.unwrap().status(), StatusCode::OK);
+    let deactivate = client
+        .patch(format!("{}/api/v1/users/{}", at.base, reader.id))
+        .bearer_auth(&admin.access)
+        .json(&json!({ "is_active": false }));
+    assert_eq!(deactivate.send().await.unwrap().status(), StatusCode::OK);
+    let refused = get(format!("/api/v1/agents/{id}"), &reader.access).await.unwrap();
+    problem(refused, StatusCode::UNAUTHORIZED).await;
 }

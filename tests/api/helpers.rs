@@ -455,6 +455,31 @@ impl Process {
         Process { child, base: format!("http://{addr}"), metrics_base, dir, log: Some(log) }
     }
 
+    /// A process with `env` (the embedded profile unless `env` names databases) and an admin
+    /// account `root` created at start-up, signed in.
+    pub async fn spawn_signed_in<V: AsRef<str>>(env: &[(&str, V)]) -> (Process, Session) {
+        let mut env: Vec<(&str, String)> = env.iter().map(|(key, value)| (*key, value.as_ref().to_owned())).collect();
+        if !env.iter().any(|(key, _)| *key == "JWT_SECRET") {
+            env.push(("JWT_SECRET", TEST_JWT_SECRET.to_owned()));
+        }
+        env.push(("ADMIN_USERNAME", "root".to_owned()));
+        env.push(("ADMIN_EMAIL", "root@example.com".to_owned()));
+        env.push(("ADMIN_PASSWORD", PASSWORD.to_owned()));
+        let mut process = Process::spawn(&env).await;
+        process.discard_log();
+        let client = Client::new();
+        let login = json!({ "username_or_email": "root", "password": PASSWORD });
+        for _ in 0..100 {
+            let response =
+                client.post(format!("{}/api/v1/auth/login", process.base)).json(&login).send().await.unwrap();
+            if response.status() == StatusCode::OK {
+                return (process, Session::from_body(response.json().await.unwrap()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the admin did not sign in");
+    }
+
     /// The log lines still to come; taken once.
     pub fn take_log(&mut self) -> tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>> {
         self.log.take().expect("the log is taken once")
@@ -593,10 +618,17 @@ pub struct Replicas {
 impl Replicas {
     /// On the test PostgreSQL and Redis; `None` (with a notice) when they are unavailable outside CI.
     pub async fn start() -> Option<Replicas> {
+        Replicas::start_with(&[]).await
+    }
+
+    /// As [`Replicas::start`], with `extra` configuration on both.
+    pub async fn start_with(extra: &[(&'static str, &str)]) -> Option<Replicas> {
         if !services_available().await {
             return None;
         }
-        Some(Replicas::start_on(&redis_url(), &[("SHUTDOWN_DRAIN_SECONDS", "0")]).await)
+        let mut env = vec![("SHUTDOWN_DRAIN_SECONDS", "0")];
+        env.extend_from_slice(extra);
+        Some(Replicas::start_on(&redis_url(), &env).await)
     }
 
     /// On the test PostgreSQL and the Redis at `redis`, with `extra` configuration on both.
@@ -610,27 +642,10 @@ impl Replicas {
             ("RATE_LIMIT_ENABLED", "false".to_owned()),
         ];
         env.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-        let mut admin_env = env.clone();
-        admin_env.push(("ADMIN_USERNAME", "root".to_owned()));
-        admin_env.push(("ADMIN_EMAIL", "root@example.com".to_owned()));
-        admin_env.push(("ADMIN_PASSWORD", PASSWORD.to_owned()));
-        let mut a = Process::spawn(&admin_env).await;
+        let (a, admin) = Process::spawn_signed_in(&env).await;
         let mut b = Process::spawn(&env).await;
-        a.discard_log();
         b.discard_log();
-        let client = Client::new();
-        let login = json!({ "username_or_email": "root", "password": PASSWORD });
-        let mut admin = None;
-        for _ in 0..100 {
-            let response = client.post(format!("{}/api/v1/auth/login", a.base)).json(&login).send().await.unwrap();
-            if response.status() == StatusCode::OK {
-                admin = Some(Session::from_body(response.json().await.unwrap()));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let admin = admin.expect("the admin signs in");
-        Replicas { a, b, client, admin, env, _database: database }
+        Replicas { a, b, client: Client::new(), admin, env, _database: database }
     }
 
     /// Creates an agent from `body` through `on`, as the admin; the agent.

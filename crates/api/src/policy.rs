@@ -57,6 +57,15 @@ pub enum BodyLimit {
     Inference,
 }
 
+/// What admission reads together with the caller's account when that read goes to the database
+/// (the caches bypassed): the handler's own read then costs no second query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preload {
+    Nothing,
+    /// The agent named by the path's last segment (`auth::PreloadedAgent`).
+    AgentInPath,
+}
+
 /// One operation's policy (a method on a path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
@@ -67,6 +76,7 @@ pub struct Operation {
     /// Honours `Idempotency-Key` (the handler runs through `idempotency::once`).
     pub idempotent: bool,
     pub body: BodyLimit,
+    pub preload: Preload,
 }
 
 impl Operation {
@@ -78,6 +88,7 @@ impl Operation {
             if_match: IfMatch::Ignored,
             idempotent: false,
             body: BodyLimit::Standard,
+            preload: Preload::Nothing,
         }
     }
 
@@ -120,6 +131,10 @@ impl Operation {
 
     pub const fn inference_body(self) -> Self {
         Operation { body: BodyLimit::Inference, ..self }
+    }
+
+    pub const fn preloading(self, preload: Preload) -> Self {
+        Operation { preload, ..self }
     }
 
     pub fn limit_class(&self, method: &Method) -> Option<LimitClass> {

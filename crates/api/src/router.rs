@@ -9,7 +9,7 @@ use crate::middleware::compression::CompressLayer;
 use crate::middleware::normalize::trim_trailing_slash;
 use crate::middleware::stack::StackLayer;
 use crate::paths::{DOCS_PATH, METRICS_PATH, OPENAPI_PATH};
-use crate::policy::{ContractLog, IfMatch, Operation, RouteTable};
+use crate::policy::{ContractLog, IfMatch, Operation, Preload, RouteTable};
 use crate::routes::{
     agent_steps, agents, audit_events, auth, coalition_formation, coalition_members, coalition_objectives, coalitions,
     health, inference, metrics, users, ws,
@@ -56,7 +56,7 @@ fn declare(routes: Routes) -> Routes {
         // agents: readable by every role with view_agents; changes by their owner (or an admin)
         .add(routes!(agents::create_agent), Operation::permitted(CreateAgent).idempotent().inference_body())
         .add(routes!(agents::list_agents), Operation::permitted(ViewAgents))
-        .add(routes!(agents::get_agent), Operation::permitted(ViewAgents))
+        .add(routes!(agents::get_agent), Operation::permitted(ViewAgents).preloading(Preload::AgentInPath))
         .add(
             routes!(agents::update_agent),
             Operation::permitted(ModifyAgent).if_match(IfMatch::Required).inference_body(),

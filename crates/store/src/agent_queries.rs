@@ -164,9 +164,10 @@ macro_rules! impl_agent_traits {
             use crate::events::{Event, EventFor, NewEvent};
             use crate::idempotency::IdempotencyClaim;
             use crate::model::Page;
+            use crate::rows::{JoinedUserRow, UserRow};
             use crate::traits::{AgentStore, EventStore, IdempotencyStore};
             use async_trait::async_trait;
-            use freeagentics_core::{AgentStatus, new_id};
+            use freeagentics_core::{AgentStatus, User, new_id};
             use sqlx::types::Json;
             use time::OffsetDateTime;
             use uuid::Uuid;
@@ -237,6 +238,28 @@ macro_rules! impl_agent_traits {
                         .await
                         .map_err(Self::error)?
                         .try_into()
+                }
+
+                async fn user_and_agent(
+                    &self,
+                    user: Uuid,
+                    agent: Uuid,
+                ) -> Result<Option<(User, Option<Agent>)>, StoreError> {
+                    use sqlx::{FromRow as _, Row as _};
+                    let _timer = crate::timing::QueryTimer::start("user_and_agent");
+                    let row = sqlx::query(sql::USER_AND_AGENT)
+                        .bind(user)
+                        .bind(agent)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(Self::error)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let user = UserRow::from(JoinedUserRow::from_row(&row).map_err(Self::error)?).try_into()?;
+                    let agent = match row.try_get::<Option<Uuid>, _>("id").map_err(Self::error)? {
+                        Some(_) => Some(AgentRow::from_row(&row).map_err(Self::error)?.try_into()?),
+                        None => None,
+                    };
+                    Ok(Some((user, agent)))
                 }
 
                 async fn agent_with_state(&self, id: Uuid) -> Result<AgentWithState, StoreError> {

@@ -124,6 +124,16 @@ mod agent_sql {
         select $12, $13, $14, $15, $11 from agent) \
         select id from agent";
     pub const AGENT_BY_ID: &str = concat!("select ", agent_columns!(), " from agents where id = $1");
+    /// The account and one agent in one round trip (an authenticated read of an agent when the
+    /// caches are bypassed): no row without the account; the agent's columns null without it.
+    pub const USER_AND_AGENT: &str = concat!(
+        "select u.id as u_id, u.username as u_username, u.email as u_email, \
+        u.password_hash as u_password_hash, u.role as u_role, u.is_active as u_is_active, \
+        u.tokens_valid_after as u_tokens_valid_after, u.version as u_version, u.created_at as u_created_at, \
+        u.updated_at as u_updated_at, a.* from users u left join (select ",
+        agent_columns!(),
+        " from agents where id = $2) a on true where u.id = $1"
+    );
     pub const AGENT_WITH_STATE_BY_ID: &str = concat!("select ", agent_columns!(), ", state from agents where id = $1");
     // one listing, with or without the state
     macro_rules! listing {

@@ -20,6 +20,60 @@ pub(crate) struct UserRow {
     updated_at: OffsetDateTime,
 }
 
+/// A user's columns as a query that joins them to another table's names them (`u_` + column).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JoinedUserRow {
+    #[sqlx(rename = "u_id")]
+    id: Uuid,
+    #[sqlx(rename = "u_username")]
+    username: String,
+    #[sqlx(rename = "u_email")]
+    email: String,
+    #[sqlx(rename = "u_password_hash")]
+    password_hash: String,
+    #[sqlx(rename = "u_role")]
+    role: String,
+    #[sqlx(rename = "u_is_active")]
+    is_active: bool,
+    #[sqlx(rename = "u_tokens_valid_after")]
+    tokens_valid_after: OffsetDateTime,
+    #[sqlx(rename = "u_version")]
+    version: i64,
+    #[sqlx(rename = "u_created_at")]
+    created_at: OffsetDateTime,
+    #[sqlx(rename = "u_updated_at")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<JoinedUserRow> for UserRow {
+    fn from(row: JoinedUserRow) -> Self {
+        let JoinedUserRow {
+            id,
+            username,
+            email,
+            password_hash,
+            role,
+            is_active,
+            tokens_valid_after,
+            version,
+            created_at,
+            updated_at,
+        } = row;
+        UserRow {
+            id,
+            username,
+            email,
+            password_hash,
+            role,
+            is_active,
+            tokens_valid_after,
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
 

@@ -77,6 +77,10 @@ pub trait AgentStore: Send + Sync {
     async fn create_agent(&self, new: NewAgent, event: EventFor<'_, Agent>) -> Result<Agent, StoreError>;
     /// The agent without its engine state (views, checks before a change).
     async fn agent_by_id(&self, id: Uuid) -> Result<Agent, StoreError>;
+    /// The account `user` and the agent `agent`, read in one query: what an authenticated read of
+    /// an agent needs when the caches are bypassed. `None` without the account (the agent is then
+    /// not read); the agent `None` when it does not exist.
+    async fn user_and_agent(&self, user: Uuid, agent: Uuid) -> Result<Option<(User, Option<Agent>)>, StoreError>;
     /// The agent and its engine state (stepping, beliefs).
     async fn agent_with_state(&self, id: Uuid) -> Result<AgentWithState, StoreError>;
     async fn list_agents(&self, query: &AgentQuery) -> Result<Page<Agent>, StoreError>;

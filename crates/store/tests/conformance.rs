@@ -167,6 +167,7 @@ conformance!(
     audit_events_list_and_filter,
     concurrent_writes_all_succeed,
     agents_round_trip_with_their_events,
+    an_account_and_an_agent_read_in_one_query,
     agents_list_with_every_filter,
     steps_are_versioned_and_history_is_bounded,
     idempotency_keys_claim_replay_and_expire,

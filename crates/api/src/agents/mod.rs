@@ -5,10 +5,12 @@ pub(crate) mod beliefs;
 pub mod engine;
 pub mod events;
 pub mod models;
+pub mod preload;
 pub mod step_state;
 pub mod view;
 
 pub use engine::{Engine, EngineError, InferenceSettings};
 pub use models::{ModelDefinition, model_key};
+pub use preload::PreloadedAgent;
 pub use step_state::{StepState, StepStates};
 pub use view::AgentView;

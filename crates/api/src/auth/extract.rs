@@ -52,7 +52,7 @@ impl AuthUser {
     /// Verifies the bearer token, the denylist and the account (exists, active, token issued after
     /// `tokens_valid_after`), and leaves the user in the request's extensions.
     pub async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = bearer_claims(parts, state).ok_or_else(|| ApiError::Unauthorized(INVALID.to_owned()))?;
+        let claims = bearer_claims(parts, state).ok_or_else(Self::unauthorized)?;
         let auth = Self::from_claims(state, claims).await?;
         parts.extensions.insert(auth.clone());
         Ok(auth)
@@ -62,17 +62,33 @@ impl AuthUser {
     /// and is active, and the token was issued after `tokens_valid_after`. Also how a WebSocket
     /// re-checks the token it was opened with.
     pub async fn from_claims(state: &AppState, claims: AccessClaims) -> Result<Self, ApiError> {
-        let unauthorized = || ApiError::Unauthorized(INVALID.to_owned());
+        Self::check_not_revoked(state, &claims).await?;
+        let Some(user) = super::principal(state, claims.sub).await? else { return Err(Self::unauthorized()) };
+        Self::admit(user, claims)
+    }
+
+    /// The 401 of every way a token can fail, alike so that none tells an attacker which.
+    pub(crate) fn unauthorized() -> ApiError {
+        ApiError::Unauthorized(INVALID.to_owned())
+    }
+
+    /// Refuses a token on the denylist (logout, password change).
+    pub(crate) async fn check_not_revoked(state: &AppState, claims: &AccessClaims) -> Result<(), ApiError> {
         if state.denylist.is_revoked(&claims.jti.to_string()).await {
-            return Err(unauthorized());
+            return Err(Self::unauthorized());
         }
-        let Some(user) = super::principal(state, claims.sub).await? else { return Err(unauthorized()) };
-        // deactivation, logout-all, password and role changes end every older token at once
+        Ok(())
+    }
+
+    /// The user of `claims` if the account is active and the token was issued after
+    /// `tokens_valid_after`: deactivation, logout-all, password and role changes end every older
+    /// token at once.
+    pub(crate) fn admit(user: std::sync::Arc<super::Principal>, claims: AccessClaims) -> Result<Self, ApiError> {
         // compared in whole milliseconds, the precision of `iat`
         let issued_ms = (claims.iat * 1000.0).round() as i128;
         let valid_after_ms = user.tokens_valid_after.unix_timestamp_nanos() / 1_000_000;
         if !user.is_active || issued_ms < valid_after_ms {
-            return Err(unauthorized());
+            return Err(Self::unauthorized());
         }
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         Ok(AuthUser { user, claims })

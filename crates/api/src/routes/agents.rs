@@ -1,15 +1,15 @@
 //! `/api/v1/agents`: create, list, read, change, status transitions, delete. Reads are open to
 //! every role with `view_agents` (a shared research workspace); changes need `modify_agent` and
 //! ownership, or admin (the route table and [`may_change`]).
-use crate::agents::{AgentView, ModelDefinition, events, model_key};
+use crate::agents::{AgentView, ModelDefinition, PreloadedAgent, events, model_key};
 use crate::auth::AuthUser;
 use crate::extract::{PageParams, ValidJson, ValidPath, ValidQuery, Validate};
 use crate::routes::views::{check_if_match, versioned};
 use crate::{ApiError, AppState, idempotency};
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::{Extension, Json};
 use freeagentics_core::agent::{PARAMETERS_MAX_BYTES, validate_capabilities, validate_name};
 use freeagentics_core::validation::check_filter_text;
 use freeagentics_core::{AgentStatus, Permission, ValidationErrors, new_id};
@@ -295,9 +295,14 @@ pub async fn list_agents(
     responses((status = 200, description = "The agent", body = AgentView, headers(("ETag" = String, description = "Its version")))))]
 pub async fn get_agent(
     State(state): State<AppState>,
+    preloaded: Option<Extension<PreloadedAgent>>,
     ValidPath(AgentId { id }): ValidPath<AgentId>,
 ) -> Result<Response, ApiError> {
-    Ok(with_etag(StatusCode::OK, &*view(&state, id).await?))
+    let agent = match preloaded {
+        Some(Extension(PreloadedAgent { id: read, view })) if read == id => view.ok_or(ApiError::NotFound)?,
+        _ => view(&state, id).await?,
+    };
+    Ok(with_etag(StatusCode::OK, &agent))
 }
 
 /// Rename an agent or change its capabilities. `If-Match` is required: a change based on a

@@ -153,7 +153,12 @@ where
         Fut: Future<Output = Result<T, E>>,
     {
         let key = self.key(key);
-        if !self.settings.enabled || !self.backend.local_layer_trusted() {
+        if !self.settings.enabled {
+            self.count(Outcome::Bypass);
+            return load().await.map(Arc::new).map_err(Arc::new);
+        }
+        if !self.backend.local_layer_trusted() {
+            // the shared copies are still good: an invalidation replaces them in Redis itself
             self.count(Outcome::Bypass);
             return self.load_through(&key, load).await.map(|(value, _)| Arc::new(value)).map_err(Arc::new);
         }
@@ -212,13 +217,26 @@ where
         Ok((value, weight(bytes.len())))
     }
 
+    /// Whether reads skip this replica's local layer: caching off (then they go to the source), or
+    /// the invalidation channel not trusted, e.g. Redis unreachable (then to the shared copy, else
+    /// the source). A caller that can then read this value together with another in one query
+    /// does so, and says so with [`Cache::count_bypass`].
+    pub fn bypassed(&self) -> bool {
+        !self.settings.enabled || !self.backend.local_layer_trusted()
+    }
+
+    /// Counts a read of this cache's value that its caller made at the source itself (see
+    /// [`Cache::bypassed`]), as `get_or_load` counts its own.
+    pub fn count_bypass(&self) {
+        self.count(Outcome::Bypass);
+    }
+
     /// The stamp a companion copy of `key` — a value this replica keeps beside the cache's own,
     /// such as an agent's engine state beside its view — carries to be dropped with the cache's
     /// copy by every invalidation of `key`, on any replica. `None` while the local layer may not
     /// be used (caching off, or the invalidation channel not trusted).
     pub fn stamp(&self, key: &str) -> Option<Stamp> {
-        (self.settings.enabled && self.backend.local_layer_trusted())
-            .then(|| self.backend.epochs().stamp(&self.key(key)))
+        (!self.bypassed()).then(|| self.backend.epochs().stamp(&self.key(key)))
     }
 
     /// Whether a companion copy stamped `stamp` is still good (see [`Cache::stamp`]).

@@ -147,6 +147,26 @@ async fn companion_copies_follow_invalidations(backend: Arc<dyn CacheBackend>) {
     assert_eq!(off.stamp("k"), None, "caching off: nothing may be kept");
 }
 
+/// Caching off (`CACHE_ENABLED=false`): every read is a load from the source; no copy is kept
+/// locally or shared for another replica (or a cache with caching on) to find.
+async fn caching_off_reads_the_source_every_time(backend: Arc<dyn CacheBackend>) {
+    let off = |backend: &Arc<dyn CacheBackend>| {
+        Cache::<String>::shared("off", Arc::clone(backend), CacheSettings { enabled: false, ..settings() })
+    };
+    let (a, b) = (off(&backend), off(&backend));
+    let source = Source::default();
+    source.set("v1");
+    assert!(a.bypassed());
+    assert_eq!(read(&a, &source).await, "v1");
+    assert_eq!(read(&a, &source).await, "v1");
+    assert_eq!(read(&b, &source).await, "v1");
+    assert_eq!(source.loads(), 3, "each read loaded");
+    let on = Cache::<String>::shared("off", backend, settings());
+    assert!(!on.bypassed());
+    assert_eq!(read(&on, &source).await, "v1");
+    assert_eq!(source.loads(), 4, "nothing was shared while caching was off");
+}
+
 macro_rules! both_backends {
     ($($suite:ident),* $(,)?) => {
         $(
@@ -170,6 +190,7 @@ macro_rules! both_backends {
 
 both_backends!(
     get_set_invalidate,
+    caching_off_reads_the_source_every_time,
     copies_expire,
     concurrent_misses_load_once,
     load_errors_are_not_cached,

@@ -56,6 +56,28 @@ pub(crate) fn cevent(kind: CoalitionEventKind, detail: &CoalitionDetail) -> NewE
     }
 }
 
+/// The uncached read of an agent: the caller's account and the agent, as the separate reads give them.
+pub(crate) async fn an_account_and_an_agent_read_in_one_query(store: &dyn Store) {
+    let owner = owner(store, "grace").await;
+    let agent =
+        store.create_agent(new_agent(owner, "Reader", "basic-explorer"), &event("agent.created")).await.unwrap();
+    let reader = store.create_user(NewUser {
+        username: "reader".to_owned(),
+        email: "reader@example.com".to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        role: Role::Observer,
+    });
+    let reader = reader.await.unwrap();
+
+    let (user, found) = store.user_and_agent(reader.id, agent.id).await.unwrap().expect("the account exists");
+    assert_eq!(user, store.user_by_id(reader.id).await.unwrap());
+    assert_eq!(found, Some(store.agent_by_id(agent.id).await.unwrap()));
+
+    let (user, missing) = store.user_and_agent(reader.id, new_id()).await.unwrap().expect("the account exists");
+    assert_eq!((user.id, missing), (reader.id, None), "an unknown agent");
+    assert!(store.user_and_agent(new_id(), agent.id).await.unwrap().is_none(), "an unknown account");
+}
+
 pub(crate) async fn agents_round_trip_with_their_events(store: &dyn Store) {
     let owner = owner(store, "ada").await;
     let created =
