@@ -62,7 +62,7 @@ pub enum BodyLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preload {
     Nothing,
-    /// The agent named by the path's last segment (`auth::PreloadedAgent`).
+    /// The agent named by the path's last segment (`agents::PreloadedAgent`).
     AgentInPath,
 }
 
