@@ -168,6 +168,7 @@ macro_rules! impl_agent_traits {
             use crate::traits::{AgentStore, EventStore, IdempotencyStore};
             use async_trait::async_trait;
             use freeagentics_core::{AgentStatus, User, new_id};
+            use sqlx::Connection as _;
             use sqlx::types::Json;
             use time::OffsetDateTime;
             use uuid::Uuid;
@@ -206,7 +207,7 @@ macro_rules! impl_agent_traits {
                         .bind(upper)
                         .bind(query.after.map(|c| c.0))
                         .bind(i64::from(query.limit) + 1)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?
                         .into_iter()
@@ -234,7 +235,7 @@ macro_rules! impl_agent_traits {
                     let _timer = crate::timing::QueryTimer::start("agent_by_id");
                     sqlx::query_as::<_, AgentRow>(sql::AGENT_BY_ID)
                         .bind(id)
-                        .fetch_one(self.reader())
+                        .fetch_one(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?
                         .try_into()
@@ -250,7 +251,7 @@ macro_rules! impl_agent_traits {
                     let row = sqlx::query(sql::USER_AND_AGENT)
                         .bind(user)
                         .bind(agent)
-                        .fetch_optional(self.reader())
+                        .fetch_optional(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     let Some(row) = row else { return Ok(None) };
@@ -266,7 +267,7 @@ macro_rules! impl_agent_traits {
                     let _timer = crate::timing::QueryTimer::start("agent_with_state");
                     sqlx::query_as::<_, AgentWithStateRow>(sql::AGENT_WITH_STATE_BY_ID)
                         .bind(id)
-                        .fetch_one(self.reader())
+                        .fetch_one(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?
                         .try_into()
@@ -294,7 +295,8 @@ macro_rules! impl_agent_traits {
                     event: EventFor<'_, Agent>,
                 ) -> Result<Agent, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("update_agent");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let row = sqlx::query_as::<_, AgentRow>(sql::UPDATE_AGENT)
                         .bind(id)
                         .bind(change.name.as_deref())
@@ -306,7 +308,9 @@ macro_rules! impl_agent_traits {
                         .await
                         .map_err(Self::error)?;
                     let Some(row) = row else {
+                        // give the connection back before reading on another one
                         drop(tx);
+                        drop(conn);
                         return Err(self.version_or_missing(id).await);
                     };
                     let agent = Agent::try_from(row)?;
@@ -322,7 +326,8 @@ macro_rules! impl_agent_traits {
                     coalition_event: crate::events::CoalitionEventFor<'_>,
                 ) -> Result<Vec<Uuid>, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("delete_agent");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     match Self::lock_agent(&mut tx, id).await {
                         Err(StoreError::Refused(crate::coalitions::CoalitionRefusal::UnknownAgent(_))) => {
                             return Err(StoreError::NotFound);
@@ -357,7 +362,7 @@ macro_rules! impl_agent_traits {
                         .bind(agent_id)
                         .bind(before_seq)
                         .bind(i64::from(limit) + 1)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?
                         .into_iter()
@@ -374,15 +379,17 @@ macro_rules! impl_agent_traits {
 
                 async fn agent_totals(&self) -> Result<crate::settings::AgentTotals, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("agent_totals");
-                    let (steps, mean_last_free_energy): (i64, Option<f64>) =
-                        sqlx::query_as(sql::AGENT_TOTALS).fetch_one(self.reader()).await.map_err(Self::error)?;
+                    let (steps, mean_last_free_energy): (i64, Option<f64>) = sqlx::query_as(sql::AGENT_TOTALS)
+                        .fetch_one(&mut *self.reader().await?)
+                        .await
+                        .map_err(Self::error)?;
                     Ok(crate::settings::AgentTotals { steps, mean_last_free_energy })
                 }
 
                 async fn count_agents_by_status(&self) -> Result<StatusCounts, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("count_agents_by_status");
                     let rows: Vec<(String, i64)> = sqlx::query_as(sql::COUNT_AGENTS_BY_STATUS)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     rows.into_iter()
@@ -408,7 +415,7 @@ macro_rules! impl_agent_traits {
                         .bind(request_hash)
                         .bind(now)
                         .bind(expires_at)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?
                         .rows_affected();
@@ -418,7 +425,7 @@ macro_rules! impl_agent_traits {
                     let existing = sqlx::query_as::<_, IdempotencyRow>(sql::IDEMPOTENCY_KEY)
                         .bind(user_id)
                         .bind(key)
-                        .fetch_one(self.writer())
+                        .fetch_one(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?;
                     Ok(IdempotencyClaim::Existing(existing.into()))
@@ -439,7 +446,7 @@ macro_rules! impl_agent_traits {
                         .bind(i32::from(status))
                         .bind(Json(headers))
                         .bind(body)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(drop)
                         .map_err(Self::error)
@@ -450,7 +457,7 @@ macro_rules! impl_agent_traits {
                     sqlx::query(sql::ABANDON_IDEMPOTENCY_KEY)
                         .bind(user_id)
                         .bind(key)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(drop)
                         .map_err(Self::error)
@@ -460,7 +467,7 @@ macro_rules! impl_agent_traits {
                     let _timer = crate::timing::QueryTimer::start("delete_expired_idempotency_keys");
                     sqlx::query(sql::DELETE_EXPIRED_IDEMPOTENCY_KEYS)
                         .bind(before)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(|done| done.rows_affected())
                         .map_err(Self::error)
@@ -471,14 +478,14 @@ macro_rules! impl_agent_traits {
             impl EventStore for $store {
                 async fn insert_event(&self, event: NewEvent) -> Result<(), StoreError> {
                     let _timer = crate::timing::QueryTimer::start("insert_event");
-                    Self::write_event(self.writer(), event).await
+                    Self::write_event(&mut *self.writer().await?, event).await
                 }
 
                 async fn unpublished_events(&self, limit: u32) -> Result<Vec<Event>, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("unpublished_events");
                     let rows = sqlx::query_as::<_, EventRow>(sql::UNPUBLISHED_EVENTS)
                         .bind(i64::from(limit))
-                        .fetch_all(self.writer())
+                        .fetch_all(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?;
                     Ok(rows.into_iter().map(Event::from).collect())
@@ -488,7 +495,7 @@ macro_rules! impl_agent_traits {
                     let _timer = crate::timing::QueryTimer::start("delete_events_before");
                     sqlx::query(sql::DELETE_EVENTS_BEFORE)
                         .bind(crate::events::first_id_at(before))
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(|done| done.rows_affected())
                         .map_err(Self::error)

@@ -159,6 +159,7 @@ macro_rules! impl_coalition_traits {
                 CoalitionStatus, JoinError, JoinTarget, Joiner, Member, MemberRole, MembershipError, check_join,
                 missing_capabilities, plan_leave, plan_role_change, status_after_objectives_changed,
             };
+            use sqlx::Connection as _;
             use sqlx::types::Json;
             use time::OffsetDateTime;
             use uuid::Uuid;
@@ -401,7 +402,8 @@ macro_rules! impl_coalition_traits {
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("create_coalition");
                     let now = OffsetDateTime::now_utc();
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     Self::insert_coalition(&mut tx, &new, CoalitionStatus::Forming, now).await?;
                     let detail = Self::coalition_detail(&mut tx, new.id).await?;
                     Self::write_event(&mut *tx, event(CoalitionEventKind::Created, &detail)).await?;
@@ -411,7 +413,7 @@ macro_rules! impl_coalition_traits {
 
                 async fn coalition_by_id(&self, id: Uuid) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("coalition_by_id");
-                    let mut conn = self.reader().acquire().await.map_err(Self::error)?;
+                    let mut conn = self.reader().await?;
                     Self::coalition_detail(&mut conn, id).await
                 }
 
@@ -423,7 +425,7 @@ macro_rules! impl_coalition_traits {
                         .bind(query.member_agent_id)
                         .bind(query.after.map(|c| c.0))
                         .bind(i64::from(query.limit) + 1)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     let coalitions = rows.into_iter().map(Coalition::try_from).collect::<Result<Vec<_>, _>>()?;
@@ -438,7 +440,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("update_coalition");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let detail = Self::lock_coalition(&mut tx, id).await?;
                     let coalition = &detail.coalition;
                     if expected_version.is_some_and(|v| v != coalition.version) {
@@ -486,7 +489,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("add_member");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let agent_status = Self::lock_agent(&mut tx, join.agent_id).await?;
                     let detail = Self::lock_coalition(&mut tx, coalition_id).await?;
                     let current = Self::agent_coalition_count(&mut tx, join.agent_id).await?;
@@ -526,7 +530,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("update_member");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let detail = Self::lock_coalition(&mut tx, coalition_id).await?;
                     if detail.coalition.status == CoalitionStatus::Dissolved {
                         return Err(CoalitionRefusal::Dissolved.into());
@@ -570,7 +575,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("remove_member");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let detail = Self::lock_coalition(&mut tx, coalition_id).await?;
                     let after = Self::leave(&mut tx, &detail, agent_id, event).await?;
                     tx.commit().await.map_err(Self::error)?;
@@ -584,7 +590,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("add_objective");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let detail = Self::lock_coalition(&mut tx, coalition_id).await?;
                     if detail.coalition.status == CoalitionStatus::Dissolved {
                         return Err(CoalitionRefusal::Dissolved.into());
@@ -622,7 +629,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("update_objective");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let detail = Self::lock_coalition(&mut tx, coalition_id).await?;
                     if detail.coalition.status == CoalitionStatus::Dissolved {
                         return Err(CoalitionRefusal::Dissolved.into());
@@ -664,7 +672,8 @@ macro_rules! impl_coalition_traits {
                     event: CoalitionEventFor<'_>,
                 ) -> Result<CoalitionDetail, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("remove_objective");
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     let detail = Self::lock_coalition(&mut tx, coalition_id).await?;
                     if detail.coalition.status == CoalitionStatus::Dissolved {
                         return Err(CoalitionRefusal::Dissolved.into());
@@ -705,7 +714,7 @@ macro_rules! impl_coalition_traits {
                             for id in ids.into_iter().take(limit as usize) {
                                 let row = sqlx::query_as::<_, CandidateRow>(sql::CANDIDATE_BY_ID)
                                     .bind(id)
-                                    .fetch_optional(self.reader())
+                                    .fetch_optional(&mut *self.reader().await?)
                                     .await
                                     .map_err(Self::error)?;
                                 rows.extend(row);
@@ -715,7 +724,7 @@ macro_rules! impl_coalition_traits {
                         None => sqlx::query_as::<_, CandidateRow>(sql::ACTIVE_CANDIDATES)
                             .bind(owner_id)
                             .bind(i64::from(limit))
-                            .fetch_all(self.reader())
+                            .fetch_all(&mut *self.reader().await?)
                             .await
                             .map_err(Self::error)?,
                     };
@@ -734,7 +743,8 @@ macro_rules! impl_coalition_traits {
                             *placements.entry(*agent_id).or_default() += 1;
                         }
                     }
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     // agents in id order (the BTreeMap's), as every transaction locks them
                     for (agent_id, added) in &placements {
                         let status = Self::lock_agent(&mut tx, *agent_id).await?;
@@ -773,7 +783,7 @@ macro_rules! impl_coalition_traits {
                 async fn count_coalitions_by_status(&self) -> Result<CoalitionStatusCounts, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("count_coalitions_by_status");
                     let rows: Vec<(String, i64)> = sqlx::query_as(sql::COUNT_COALITIONS_BY_STATUS)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     rows.into_iter()

@@ -1,7 +1,8 @@
 //! Pool construction for both backends, with the settings that keep a saturated or dead database
 //! from hanging requests (see DESIGN §11 and crate-notes on sqlx pool pitfalls).
+use crate::pg_pool::{PgPool, PoolSettings};
 use crate::{PgStore, SqliteStore, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -11,8 +12,8 @@ use std::time::Duration;
 pub struct PostgresOptions {
     /// Connections a replica keeps for steady load (`DATABASE_POOL_SIZE`).
     pub pool_size: u32,
-    /// Extra connections allowed under bursts (`DATABASE_MAX_OVERFLOW`). sqlx has one limit, so the
-    /// pool may open `pool_size + max_overflow`; idle ones above `pool_size` close after `idle_timeout`.
+    /// Extra connections allowed under bursts (`DATABASE_MAX_OVERFLOW`): the pool may open
+    /// `pool_size + max_overflow`; idle ones above `pool_size` close after `idle_timeout`.
     pub max_overflow: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
@@ -29,15 +30,6 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
 }
 
-/// A pooled PostgreSQL connection idle at least this long is pinged before it is handed out, and
-/// replaced if the ping fails: one that PostgreSQL, PgBouncer or the network dropped while it sat
-/// idle costs no request. sqlx's `test_before_acquire` pinged on every checkout instead, and sqlx
-/// also pings every connection as it is returned (a broken one is never put back): two extra round
-/// trips for every query. Connections back from use within the last second were just pinged on
-/// their return, so they are handed out as they are (HikariCP likewise skips connections used in
-/// the last 500 ms). A connection broken while in use fails its query either way.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
-
 /// Builds the pool without connecting: the service starts (and reports unready) while the
 /// database is down, instead of crash-looping.
 pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore, StoreError> {
@@ -46,25 +38,14 @@ pub fn connect_postgres(url: &str, options: &PostgresOptions) -> Result<PgStore,
         .map_err(|e| StoreError::other(format!("invalid DATABASE_URL: {}", redact(&e.to_string()))))?
         .application_name(&options.application_name)
         .options([("statement_timeout", statement_timeout.as_str())]);
-    let max = options.pool_size + options.max_overflow;
-    let pool = PgPoolOptions::new()
-        .max_connections(max)
-        .min_connections(0)
-        .acquire_timeout(options.acquire_timeout)
-        .max_lifetime(options.max_lifetime)
-        .idle_timeout(options.idle_timeout)
-        // sqlx's own test pings every connection on every checkout: a round trip more per query
-        .test_before_acquire(false)
-        .before_acquire(|connection, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_IDLE_AFTER {
-                    sqlx::Connection::ping(connection).await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect_lazy_with(connect);
-    Ok(PgStore::new(pool, max))
+    let settings = PoolSettings {
+        max: options.pool_size + options.max_overflow,
+        keep: options.pool_size,
+        acquire_timeout: options.acquire_timeout,
+        max_lifetime: options.max_lifetime,
+        idle_timeout: options.idle_timeout,
+    };
+    Ok(PgStore::new(PgPool::new(connect, settings)))
 }
 
 /// Opens (creating if needed) the embedded database: WAL so readers never block the writer, and a
@@ -160,55 +141,25 @@ mod tests {
             application_name: "connect-test".to_owned(),
         };
         let store = connect_postgres(&format!("{admin}/postgres"), &options).unwrap();
-        let shown = match sqlx::query_scalar::<_, String>("show statement_timeout").fetch_one(&store.pool).await {
-            Ok(shown) => shown,
+        let mut conn = match store.pool.acquire().await {
+            Ok(conn) => conn,
             Err(e) => {
                 freeagentics_test_support::available(false, "PostgreSQL", &e);
                 return;
             }
         };
+        let shown: String = sqlx::query_scalar("show statement_timeout").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(shown, "1234ms");
         let name: String =
-            sqlx::query_scalar("select current_setting('application_name')").fetch_one(&store.pool).await.unwrap();
+            sqlx::query_scalar("select current_setting('application_name')").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(name, "connect-test");
-        let pool = store.pool.options();
-        assert_eq!(pool.get_max_connections(), 3, "size + overflow");
-        assert_eq!(pool.get_max_lifetime(), Some(Duration::from_secs(77)));
-        assert_eq!(pool.get_acquire_timeout(), Duration::from_millis(1500));
-        store.pool.close().await;
-    }
-
-    /// A server-side drop of an idle connection (a PostgreSQL or PgBouncer restart) costs no query:
-    /// the connection is pinged before use once it has been idle for `PING_IDLE_AFTER`.
-    #[tokio::test]
-    async fn an_idle_connection_dropped_by_the_server_is_replaced_before_use() {
-        let admin = freeagentics_test_support::database_admin_url();
-        let options = PostgresOptions {
-            pool_size: 1,
-            max_overflow: 0,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            max_lifetime: Duration::from_secs(600),
-            idle_timeout: Duration::from_secs(600),
-            application_name: "ping-test".to_owned(),
-        };
-        let store = connect_postgres(&format!("{admin}/postgres"), &options).unwrap();
-        let pid = "select pg_backend_pid()";
-        let first: i32 = match sqlx::query_scalar(pid).fetch_one(&store.pool).await {
-            Ok(first) => first,
-            Err(e) => {
-                freeagentics_test_support::available(false, "PostgreSQL", &e);
-                return;
-            }
-        };
-        let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{admin}/postgres")).await.unwrap();
-        let killed: bool =
-            sqlx::query_scalar("select pg_terminate_backend($1)").bind(first).fetch_one(&mut other).await.unwrap();
-        assert!(killed);
-        tokio::time::sleep(PING_IDLE_AFTER + Duration::from_millis(200)).await;
-        let second: i32 =
-            sqlx::query_scalar(pid).fetch_one(&store.pool).await.expect("the dead connection is replaced");
-        assert_ne!(first, second, "a new connection");
+        drop(conn);
+        let settings = store.pool.settings();
+        assert_eq!(settings.max, 3, "size + overflow");
+        assert_eq!(settings.keep, 2, "idle connections up to the size are kept");
+        assert_eq!(settings.max_lifetime, Duration::from_secs(77));
+        assert_eq!(settings.idle_timeout, Duration::from_secs(60));
+        assert_eq!(settings.acquire_timeout, Duration::from_millis(1500));
         store.pool.close().await;
     }
 

@@ -16,6 +16,7 @@ pub mod events;
 pub mod idempotency;
 mod migrations;
 mod model;
+mod pg_pool;
 mod postgres;
 mod queries;
 mod relay_queries;

@@ -1,10 +1,10 @@
 //! PostgreSQL, the system of record in production.
 use crate::migrations;
 use crate::model::PoolStats;
+use crate::pg_pool::{Lease, PgPool};
 use crate::traits::{Backend, Store};
 use crate::{MigrationStatus, StoreError};
 use async_trait::async_trait;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -12,20 +12,28 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    max: u32,
 }
 
 impl PgStore {
-    pub(crate) fn new(pool: PgPool, max: u32) -> Self {
-        Self { pool, max }
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
     }
 
-    fn writer(&self) -> &PgPool {
-        &self.pool
+    async fn writer(&self) -> Result<Lease, StoreError> {
+        self.pool.acquire().await.map_err(Self::error)
     }
 
-    fn reader(&self) -> &PgPool {
-        &self.pool
+    async fn reader(&self) -> Result<Lease, StoreError> {
+        self.writer().await
+    }
+
+    /// sqlx's migrator takes connections through its `Acquire` trait, which a `Lease` does not
+    /// implement: migrations (rare, one at a time) get a one-connection sqlx pool of their own.
+    fn migration_pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(self.pool.settings().acquire_timeout)
+            .connect_lazy_with(self.pool.connect_options().clone())
     }
 
     fn error(error: sqlx::Error) -> StoreError {
@@ -51,25 +59,38 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("select 1").execute(&self.pool).await.map(drop).map_err(Self::error)
+        sqlx::query("select 1").execute(&mut *self.reader().await?).await.map(drop).map_err(Self::error)
     }
 
     fn pool_stats(&self) -> PoolStats {
-        let size = self.pool.size();
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX).min(size);
-        PoolStats { size, idle, in_use: size - idle, max: self.max }
+        let counts = self.pool.counts();
+        PoolStats {
+            size: counts.idle + counts.in_use,
+            idle: counts.idle,
+            in_use: counts.in_use,
+            max: self.pool.settings().max,
+        }
     }
 
     async fn migrate_run(&self) -> Result<Vec<i64>, StoreError> {
-        migrations::run(&MIGRATOR, &self.pool).await
+        let pool = self.migration_pool();
+        let applied = migrations::run(&MIGRATOR, &pool).await;
+        pool.close().await;
+        applied
     }
 
     async fn migrate_revert(&self) -> Result<Option<i64>, StoreError> {
-        migrations::revert(&MIGRATOR, &self.pool).await
+        let pool = self.migration_pool();
+        let reverted = migrations::revert(&MIGRATOR, &pool).await;
+        pool.close().await;
+        reverted
     }
 
     async fn migrate_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
-        migrations::status(&MIGRATOR, &self.pool).await
+        let pool = self.migration_pool();
+        let status = migrations::status(&MIGRATOR, &pool).await;
+        pool.close().await;
+        status
     }
 
     async fn close(&self) {
@@ -332,7 +353,7 @@ mod agent_writes {
                 .bind(&event.topic)
                 .bind(&event.kind)
                 .bind(Json(&event.payload))
-                .fetch_one(self.writer())
+                .fetch_one(&mut *self.writer().await?)
                 .await
                 .map_err(Self::error)?;
             Ok(agent)
@@ -362,7 +383,7 @@ mod agent_writes {
                 .bind(&event.topic)
                 .bind(&event.kind)
                 .bind(Json(&event.payload))
-                .fetch_optional(self.writer())
+                .fetch_optional(&mut *self.writer().await?)
                 .await
                 .map_err(Self::error)?;
             match written {

@@ -27,7 +27,7 @@ macro_rules! impl_store_traits {
                         .bind(&new.password_hash)
                         .bind(new.role.as_str())
                         .bind(now)
-                        .fetch_one(self.writer())
+                        .fetch_one(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?
                         .try_into()
@@ -38,7 +38,7 @@ macro_rules! impl_store_traits {
                     let _timer = crate::timing::QueryTimer::start("user_by_id");
                     sqlx::query_as::<_, UserRow>(sql::USER_BY_ID)
                         .bind(id)
-                        .fetch_one(self.reader())
+                        .fetch_one(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?
                         .try_into()
@@ -49,7 +49,7 @@ macro_rules! impl_store_traits {
                     let _timer = crate::timing::QueryTimer::start("user_by_login");
                     sqlx::query_as::<_, UserRow>(sql::USER_BY_LOGIN)
                         .bind(username_or_email.trim())
-                        .fetch_one(self.reader())
+                        .fetch_one(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?
                         .try_into()
@@ -63,7 +63,7 @@ macro_rules! impl_store_traits {
                         .bind(query.is_active)
                         .bind(query.after.map(|c| c.0))
                         .bind(i64::from(query.limit) + 1)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     Ok(Page::from_rows(crate::rows::users(rows)?, query.limit, |u| u.id))
@@ -85,7 +85,7 @@ macro_rules! impl_store_traits {
                         .bind(change.tokens_valid_after)
                         .bind(OffsetDateTime::now_utc())
                         .bind(expected_version)
-                        .fetch_optional(self.writer())
+                        .fetch_optional(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?;
                     match updated {
@@ -100,7 +100,10 @@ macro_rules! impl_store_traits {
 
                 async fn count_admins(&self) -> Result<i64, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("count_admins");
-                    sqlx::query_scalar::<_, i64>(sql::COUNT_ADMINS).fetch_one(self.reader()).await.map_err(Self::error)
+                    sqlx::query_scalar::<_, i64>(sql::COUNT_ADMINS)
+                        .fetch_one(&mut *self.reader().await?)
+                        .await
+                        .map_err(Self::error)
                 }
             }
 
@@ -115,7 +118,7 @@ macro_rules! impl_store_traits {
                         .bind(&new.token_hash)
                         .bind(OffsetDateTime::now_utc())
                         .bind(new.expires_at)
-                        .fetch_one(self.writer())
+                        .fetch_one(&mut *self.writer().await?)
                         .await
                         .map(RefreshToken::from)
                         .map_err(Self::error)
@@ -126,7 +129,7 @@ macro_rules! impl_store_traits {
                     // The writer: a rotation that just committed must be visible to the next lookup.
                     sqlx::query_as::<_, RefreshTokenRow>(sql::REFRESH_TOKEN_BY_HASH)
                         .bind(token_hash)
-                        .fetch_one(self.writer())
+                        .fetch_one(&mut *self.writer().await?)
                         .await
                         .map(RefreshToken::from)
                         .map_err(Self::error)
@@ -137,7 +140,7 @@ macro_rules! impl_store_traits {
                     let done = sqlx::query(sql::MARK_ROTATED)
                         .bind(id)
                         .bind(at)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?;
                     Ok(done.rows_affected() == 1)
@@ -148,7 +151,7 @@ macro_rules! impl_store_traits {
                     sqlx::query(sql::REVOKE_FAMILY)
                         .bind(family_id)
                         .bind(at)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(|done| done.rows_affected())
                         .map_err(Self::error)
@@ -159,7 +162,7 @@ macro_rules! impl_store_traits {
                     sqlx::query(sql::REVOKE_USER_TOKENS)
                         .bind(user_id)
                         .bind(at)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(|done| done.rows_affected())
                         .map_err(Self::error)
@@ -169,7 +172,7 @@ macro_rules! impl_store_traits {
                     let _timer = crate::timing::QueryTimer::start("delete_expired_refresh_tokens");
                     sqlx::query(sql::DELETE_EXPIRED_REFRESH_TOKENS)
                         .bind(before)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(|done| done.rows_affected())
                         .map_err(Self::error)
@@ -188,7 +191,7 @@ macro_rules! impl_store_traits {
                         .bind(&event.ip)
                         .bind(sqlx::types::Json(&event.detail))
                         .bind(OffsetDateTime::now_utc())
-                        .fetch_one(self.writer())
+                        .fetch_one(&mut *self.writer().await?)
                         .await
                         .map(AuditEvent::from)
                         .map_err(Self::error)
@@ -207,7 +210,7 @@ macro_rules! impl_store_traits {
                         .bind(user_id)
                         .bind(after.map(|c| c.0))
                         .bind(i64::from(limit) + 1)
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     let events = rows.into_iter().map(AuditEvent::from).collect();

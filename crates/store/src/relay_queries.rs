@@ -11,6 +11,7 @@ macro_rules! impl_relay_store {
             use crate::events::Event;
             use crate::traits::EventRelayStore;
             use async_trait::async_trait;
+            use sqlx::Connection as _;
             use $sql as sql;
 
             #[async_trait]
@@ -18,12 +19,15 @@ macro_rules! impl_relay_store {
                 async fn sequence_events(&self, floor: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
                     let _timer = crate::timing::QueryTimer::start("sequence_events");
                     // the common answer, without a transaction, a lock or (SQLite) the one writer
-                    let waiting: bool =
-                        sqlx::query_scalar(sql::ANY_UNPUBLISHED).fetch_one(self.reader()).await.map_err(Self::error)?;
+                    let waiting: bool = sqlx::query_scalar(sql::ANY_UNPUBLISHED)
+                        .fetch_one(&mut *self.reader().await?)
+                        .await
+                        .map_err(Self::error)?;
                     if !waiting {
                         return Ok(Vec::new());
                     }
-                    let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                    let mut conn = self.writer().await?;
+                    let mut tx = conn.begin().await.map_err(Self::error)?;
                     sqlx::query(sql::LOCK_RELAY).execute(&mut *tx).await.map_err(Self::error)?;
                     let next: i64 = sqlx::query_scalar(sql::NUMBER_FROM)
                         .bind(floor)
@@ -49,7 +53,7 @@ macro_rules! impl_relay_store {
                     let _timer = crate::timing::QueryTimer::start("mark_published");
                     sqlx::query(sql::MARK_PUBLISHED)
                         .bind(through)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map(|done| done.rows_affected() > 0)
                         .map_err(Self::error)
@@ -60,7 +64,7 @@ macro_rules! impl_relay_store {
                     let rows = sqlx::query_as::<_, EventRow>(sql::TOPIC_EVENTS)
                         .bind(topic)
                         .bind(i64::from(limit))
-                        .fetch_all(self.reader())
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     Ok(rows.into_iter().map(Event::from).collect())

@@ -48,7 +48,7 @@ macro_rules! impl_settings_store {
                     let _timer = crate::timing::QueryTimer::start("user_settings");
                     let row = sqlx::query_as::<_, SettingsRow>(sql::USER_SETTINGS)
                         .bind(user_id)
-                        .fetch_optional(self.reader())
+                        .fetch_optional(&mut *self.reader().await?)
                         .await
                         .map_err(Self::error)?;
                     Ok(row.map(UserSettings::from))
@@ -76,7 +76,7 @@ macro_rules! impl_settings_store {
                         .bind(settings.anthropic_api_key.as_deref())
                         .bind(now)
                         .bind(expected_version.unwrap_or(0))
-                        .fetch_optional(self.writer())
+                        .fetch_optional(&mut *self.writer().await?)
                         .await
                         .map_err(Self::error)?;
                     // no row: the first write lost an insert race, or a later one a version race

@@ -5,8 +5,9 @@ use crate::model::PoolStats;
 use crate::traits::{Backend, Store};
 use crate::{MigrationStatus, StoreError};
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqlitePool};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -22,12 +23,12 @@ impl SqliteStore {
         Self { write, read, max }
     }
 
-    fn writer(&self) -> &SqlitePool {
-        &self.write
+    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.write.acquire().await.map_err(Self::error)
     }
 
-    fn reader(&self) -> &SqlitePool {
-        &self.read
+    async fn reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.read.acquire().await.map_err(Self::error)
     }
 
     /// SQLite names no constraint; its message does: "UNIQUE constraint failed: users.email".
@@ -293,6 +294,7 @@ mod agent_writes {
     use crate::agents::{Agent, NewAgent, StepWrite};
     use crate::events::EventFor;
     use freeagentics_core::AgentStatus;
+    use sqlx::Connection as _;
     use sqlx::types::Json;
     use time::OffsetDateTime;
 
@@ -303,7 +305,8 @@ mod agent_writes {
             event: EventFor<'_, Agent>,
         ) -> Result<Agent, StoreError> {
             let now = OffsetDateTime::now_utc();
-            let mut tx = self.writer().begin().await.map_err(Self::error)?;
+            let mut conn = self.writer().await?;
+            let mut tx = conn.begin().await.map_err(Self::error)?;
             let agent: Agent = sqlx::query_as::<_, AgentRow>(sql::INSERT_AGENT)
                 .bind(new.id)
                 .bind(new.owner_id)
@@ -332,7 +335,8 @@ mod agent_writes {
         ) -> Result<Agent, StoreError> {
             let now = OffsetDateTime::now_utc();
             let id = write.previous.id;
-            let mut tx = self.writer().begin().await.map_err(Self::error)?;
+            let mut conn = self.writer().await?;
+            let mut tx = conn.begin().await.map_err(Self::error)?;
             let row = sqlx::query_as::<_, AgentRow>(sql::STEP_AGENT)
                 .bind(id)
                 .bind(&write.state)
@@ -344,7 +348,9 @@ mod agent_writes {
                 .await
                 .map_err(Self::error)?;
             let Some(row) = row else {
+                // give the connection back before reading on another one
                 drop(tx);
+                drop(conn);
                 return Err(self.version_or_missing(id).await);
             };
             let agent = Agent::try_from(row)?;
