@@ -6,7 +6,8 @@
 //! - a rollback queued by a dropped transaction, or a write cut short, is sent at once (a
 //!   connection must not sit idle inside a transaction, holding its locks);
 //! - replies to a request abandoned mid-way are drained before the next user sends anything
-//!   (`flush`, free when nothing is pending);
+//!   (`flush`, free when nothing is pending); one whose request failed because the server dropped
+//!   it fails that drain and is replaced, so it costs one query, not one per checkout;
 //! - a connection idle for `PING_IDLE_AFTER` is pinged before use, and replaced if it fails.
 //!
 //! Connections are handed out most recently used first, so a quiet pool keeps its hot
@@ -459,6 +460,24 @@ mod tests {
         assert_eq!(backend_pid(&pool).await, first, "reused within its lifetime");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_ne!(backend_pid(&pool).await, first, "a new connection after it");
+        pool.close().await;
+    }
+
+    /// A connection the server dropped while it was in recent use fails the one query that finds
+    /// out, and is not handed out again: its unanswered request makes the next checkout's flush fail.
+    #[tokio::test]
+    async fn a_connection_that_failed_in_use_is_not_handed_out_again() {
+        let Some(pool) = pool(settings(2)).await else { return };
+        let first = backend_pid(&pool).await;
+        let mut other = PgConnection::connect(&admin()).await.unwrap();
+        let killed: bool =
+            sqlx::query_scalar("select pg_terminate_backend($1)").bind(first).fetch_one(&mut other).await.unwrap();
+        assert!(killed);
+        let failed = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&mut *pool.acquire().await.unwrap()).await;
+        assert!(failed.is_err(), "the query on the dropped connection fails");
+        for _ in 0..3 {
+            assert_ne!(backend_pid(&pool).await, first, "then a live connection answers");
+        }
         pool.close().await;
     }
 
