@@ -306,6 +306,14 @@ mod tests {
         sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *pool.acquire().await.unwrap()).await.unwrap()
     }
 
+    /// Ends a connection from the server's side, as a PostgreSQL restart or failover does.
+    async fn terminate_backend(pid: i32) {
+        let mut other = PgConnection::connect(&admin()).await.unwrap();
+        let killed: bool =
+            sqlx::query_scalar("select pg_terminate_backend($1)").bind(pid).fetch_one(&mut other).await.unwrap();
+        assert!(killed, "backend {pid} terminated");
+    }
+
     /// A TCP relay to PostgreSQL that counts the bytes the client sends.
     async fn counting_proxy() -> (String, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -469,10 +477,7 @@ mod tests {
     async fn a_connection_that_failed_in_use_is_not_handed_out_again() {
         let Some(pool) = pool(settings(2)).await else { return };
         let first = backend_pid(&pool).await;
-        let mut other = PgConnection::connect(&admin()).await.unwrap();
-        let killed: bool =
-            sqlx::query_scalar("select pg_terminate_backend($1)").bind(first).fetch_one(&mut other).await.unwrap();
-        assert!(killed);
+        terminate_backend(first).await;
         let failed = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&mut *pool.acquire().await.unwrap()).await;
         assert!(failed.is_err(), "the query on the dropped connection fails");
         for _ in 0..3 {
@@ -487,10 +492,7 @@ mod tests {
     async fn an_idle_connection_dropped_by_the_server_is_replaced_before_use() {
         let Some(pool) = pool(settings(1)).await else { return };
         let first = backend_pid(&pool).await;
-        let mut other = PgConnection::connect(&admin()).await.unwrap();
-        let killed: bool =
-            sqlx::query_scalar("select pg_terminate_backend($1)").bind(first).fetch_one(&mut other).await.unwrap();
-        assert!(killed);
+        terminate_backend(first).await;
         tokio::time::sleep(PING_IDLE_AFTER + Duration::from_millis(200)).await;
         assert_ne!(backend_pid(&pool).await, first, "a new connection, and no failed query");
         pool.close().await;

@@ -20,6 +20,17 @@ pub(crate) struct UserRow {
     updated_at: OffsetDateTime,
 }
 
+/// The columns of [`JoinedUserRow`], selected from `users u`.
+macro_rules! joined_user_columns {
+    () => {
+        "u.id as u_id, u.username as u_username, u.email as u_email, \
+        u.password_hash as u_password_hash, u.role as u_role, u.is_active as u_is_active, \
+        u.tokens_valid_after as u_tokens_valid_after, u.version as u_version, u.created_at as u_created_at, \
+        u.updated_at as u_updated_at"
+    };
+}
+pub(crate) use joined_user_columns;
+
 /// A user's columns as a query that joins them to another table's names them (`u_` + column).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct JoinedUserRow {

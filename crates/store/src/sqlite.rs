@@ -113,6 +113,7 @@ mod sql {
 
 mod agent_sql {
     use crate::agent_queries::agent_columns;
+    use crate::rows::joined_user_columns;
 
     pub const INSERT_AGENT: &str = concat!(
         "insert into agents (id, owner_id, name, template, status, capabilities, \
@@ -124,10 +125,9 @@ mod agent_sql {
     /// The account and one agent in one round trip (an authenticated read of an agent when the
     /// caches are bypassed): no row without the account; the agent's columns null without it.
     pub const USER_AND_AGENT: &str = concat!(
-        "select u.id as u_id, u.username as u_username, u.email as u_email, \
-        u.password_hash as u_password_hash, u.role as u_role, u.is_active as u_is_active, \
-        u.tokens_valid_after as u_tokens_valid_after, u.version as u_version, u.created_at as u_created_at, \
-        u.updated_at as u_updated_at, a.* from users u left join (select ",
+        "select ",
+        joined_user_columns!(),
+        ", a.* from users u left join (select ",
         agent_columns!(),
         " from agents where id = ?2) a on true where u.id = ?1"
     );
