@@ -103,34 +103,39 @@ pub async fn relay(state: AppState, poll: Duration, cancel: CancellationToken) {
                 continue;
             }
         };
+        let published: Vec<BusEvent> = events
+            .iter()
+            .filter_map(|event| {
+                let published = bus_event(event);
+                if published.is_none() {
+                    tracing::error!(id = %event.id, "event relay: an outbox row without a number; skipped");
+                }
+                published
+            })
+            .collect();
+        // bus ids are the outbox's numbers: everything up to the last one is on the bus
         let mut through = None;
-        let mut failed = false;
-        for event in &events {
-            let Some(published) = bus_event(event) else {
-                tracing::error!(id = %event.id, "event relay: an outbox row without a number; skipped");
-                continue;
-            };
-            if failed {
-                state.realtime.hub.deliver(&published);
-                continue;
-            }
-            match bus.publish(&published).await {
-                Ok(added) => {
+        let failed = match bus.publish(&published).await {
+            Ok(added) => {
+                for (published, added) in published.iter().zip(added) {
                     if added {
                         metrics::counter!("freeagentics_events_published_total", "topic_kind" => topic_kind(&published.topic))
                             .increment(1);
                     }
                     floor = floor.max(published.id);
-                    through = event.seq;
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "event relay: the bus is unreachable; delivering to local sockets only");
-                    failed = true;
-                    floor_known = false;
-                    state.realtime.hub.deliver(&published);
-                }
+                through = published.last().and_then(|last| i64::try_from(last.id).ok());
+                false
             }
-        }
+            Err(error) => {
+                tracing::warn!(%error, "event relay: the bus is unreachable; delivering to local sockets only");
+                floor_known = false;
+                for published in &published {
+                    state.realtime.hub.deliver(published);
+                }
+                true
+            }
+        };
         if let Some(through) = through
             && let Err(error) = state.store.mark_published(through).await
         {

@@ -26,6 +26,7 @@ mod settings_queries;
 mod sqlite;
 mod timing;
 mod traits;
+mod write_batch;
 
 pub use agents::{Agent, AgentChange, AgentQuery, AgentStep, AgentWithState, NewAgent, StepPage, StepWrite};
 pub use coalitions::{

@@ -3,20 +3,38 @@ use crate::migrations;
 use crate::model::PoolStats;
 use crate::pg_pool::{Lease, PgPool};
 use crate::traits::{Backend, Store};
+use crate::write_batch::{BatchSettings, WriteBatcher};
 use crate::{MigrationStatus, StoreError};
+use agent_writes::PendingAgent;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    creates: WriteBatcher<PendingAgent, ()>,
 }
 
+/// The least time migrations wait for their connection (see `migration_pool`).
+const MIGRATION_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Creates: up to 8 batches in flight (each holds a pooled connection; concurrent commits still
+/// share PostgreSQL's WAL flush), of up to 32 creates (eight in a statement already cut
+/// PostgreSQL's CPU per create to about 40 %; more mostly lengthens the commit they all wait for).
+const CREATE_BATCH: BatchSettings = BatchSettings { operation: "create_agent", writers: 8, max_items: 32, queue: 1024 };
+
 impl PgStore {
+    /// Starts the store's batch writers: call it on a Tokio runtime.
     pub(crate) fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let writer_pool = pool.clone();
+        let creates = WriteBatcher::start(
+            CREATE_BATCH,
+            Arc::new(move |batch| Box::pin(agent_writes::insert_agents(writer_pool.clone(), batch))),
+        );
+        Self { pool, creates }
     }
 
     async fn writer(&self) -> Result<Lease, StoreError> {
@@ -28,11 +46,14 @@ impl PgStore {
     }
 
     /// sqlx's migrator takes connections through its `Acquire` trait, which a `Lease` does not
-    /// implement: migrations (rare, one at a time) get a one-connection sqlx pool of their own.
+    /// implement: migrations (rare, one at a time) get a one-connection sqlx pool of their own. It
+    /// waits for its connection at least `MIGRATION_CONNECT_TIMEOUT`: `DATABASE_ACQUIRE_TIMEOUT_MS`
+    /// bounds how long a request waits, and a start-up that gave up as soon (opening a connection
+    /// to a busy server can take longer) would exit and restart instead of migrating.
     fn migration_pool(&self) -> sqlx::PgPool {
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(self.pool.settings().acquire_timeout)
+            .acquire_timeout(self.pool.settings().acquire_timeout.max(MIGRATION_CONNECT_TIMEOUT))
             .connect_lazy_with(self.pool.connect_options().clone())
     }
 
@@ -138,13 +159,19 @@ mod agent_sql {
     use crate::agent_queries::agent_columns;
     use crate::rows::joined_user_columns;
 
-    /// The agent and its outbox event in one statement: one round trip, no explicit transaction.
-    pub const INSERT_AGENT: &str = "with agent as (insert into agents (id, owner_id, name, template, status, \
+    /// Agents and their outbox events in one statement, one row per array element: one round
+    /// trip and one commit for a whole batch of creates (`write_batch.rs`).
+    pub const INSERT_AGENTS: &str = "with agent as (insert into agents (id, owner_id, name, template, status, \
         capabilities, parameters, gmn_spec, model_key, state, created_at, updated_at) \
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) returning id), \
+        select id, owner_id, name, template, status, capabilities::jsonb, parameters::jsonb, gmn_spec, \
+        model_key, state, at, at from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+        as new (id, owner_id, name, template, status, capabilities, parameters, gmn_spec, model_key, state, at) \
+        returning id), \
         event as (insert into events (id, topic, kind, payload, created_at) \
-        select $12, $13, $14, $15, $11 from agent) \
-        select id from agent";
+        select id, topic, kind, payload::jsonb, at from unnest($12::uuid[], $13::text[], $14::text[], \
+        $15::text[], $11::timestamptz[]) as new (id, topic, kind, payload, at)) \
+        select count(*) from agent";
     pub const AGENT_BY_ID: &str = concat!("select ", agent_columns!(), " from agents where id = $1");
     /// The account and one agent in one round trip (an authenticated read of an agent when the
     /// caches are bypassed): no row without the account; the agent's columns null without it.
@@ -315,20 +342,26 @@ mod settings_sql {
         where user_id = $1 and version = $10 returning *";
 }
 
-/// Agent writes with their outbox event, each one statement: a round trip costs the service and
-/// PostgreSQL more than the writes themselves (docs/PERFORMANCE.md). The row is built in memory
-/// (`Agent::pending`, `Agent::stepped`) so the event can be rendered before the statement runs; the
-/// conformance suite checks it equals the row read back.
+/// Agent writes with their outbox event, each one statement: a round trip and a commit cost the
+/// service and PostgreSQL more than a small write itself (docs/PERFORMANCE.md), so creates that
+/// arrive together also share one statement and one commit (`write_batch.rs`). Steps do not: most
+/// of what a step costs PostgreSQL is its own row (the state it rewrites), and fewer concurrent
+/// step transactions measured slower. The row is built in memory (`Agent::pending`,
+/// `Agent::stepped`) so the event can be rendered before the statement runs; the conformance suite
+/// checks it equals the row read back.
 mod agent_writes {
     use super::{PgStore, agent_sql as sql};
     use crate::StoreError;
     use crate::agents::{Agent, AgentWithState, NewAgent, StepWrite, stored_now};
-    use crate::events::EventFor;
+    use crate::events::{EventFor, NewEvent};
+    use crate::pg_pool::PgPool;
     use freeagentics_core::new_id;
     use sqlx::types::Json;
+    use std::sync::Arc;
     use uuid::Uuid;
 
     impl PgStore {
+        /// Queues the agent for the next batch of creates (`insert_agents`) and waits for it.
         pub(crate) async fn insert_agent(
             &self,
             new: NewAgent,
@@ -337,25 +370,7 @@ mod agent_writes {
             let now = stored_now();
             let AgentWithState { agent, state } = Agent::pending(new, now);
             let event = event(&agent);
-            sqlx::query_as::<_, (Uuid,)>(sql::INSERT_AGENT)
-                .bind(agent.id)
-                .bind(agent.owner_id)
-                .bind(&agent.name)
-                .bind(&agent.template)
-                .bind(agent.status.as_str())
-                .bind(Json(&agent.capabilities))
-                .bind(Json(&agent.parameters))
-                .bind(&agent.gmn_spec)
-                .bind(&agent.model_key)
-                .bind(&state)
-                .bind(now)
-                .bind(new_id())
-                .bind(&event.topic)
-                .bind(&event.kind)
-                .bind(Json(&event.payload))
-                .fetch_one(&mut *self.writer().await?)
-                .await
-                .map_err(Self::error)?;
+            self.creates.write(PendingAgent { agent: agent.clone(), state, event_id: new_id(), event }).await?;
             Ok(agent)
         }
 
@@ -391,5 +406,74 @@ mod agent_writes {
                 None => Err(self.version_or_missing(agent.id).await),
             }
         }
+    }
+
+    /// A create waiting for its batch: the row and its event, rendered.
+    #[derive(Debug)]
+    pub(crate) struct PendingAgent {
+        agent: Agent,
+        state: String,
+        event_id: Uuid,
+        event: NewEvent,
+    }
+
+    /// Writes a batch of creates with `INSERT_AGENTS`, all or none.
+    pub(crate) async fn insert_agents(pool: PgPool, batch: Vec<Arc<PendingAgent>>) -> Result<Vec<()>, StoreError> {
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut owners = Vec::with_capacity(batch.len());
+        let mut names = Vec::with_capacity(batch.len());
+        let mut templates = Vec::with_capacity(batch.len());
+        let mut statuses = Vec::with_capacity(batch.len());
+        let mut capabilities = Vec::with_capacity(batch.len());
+        let mut parameters = Vec::with_capacity(batch.len());
+        let mut specs = Vec::with_capacity(batch.len());
+        let mut model_keys = Vec::with_capacity(batch.len());
+        let mut states = Vec::with_capacity(batch.len());
+        let mut times = Vec::with_capacity(batch.len());
+        let mut event_ids = Vec::with_capacity(batch.len());
+        let mut topics = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
+        let mut payloads = Vec::with_capacity(batch.len());
+        for pending in &batch {
+            let PendingAgent { agent, state, event_id, event } = pending.as_ref();
+            ids.push(agent.id);
+            owners.push(agent.owner_id);
+            names.push(agent.name.as_str());
+            templates.push(agent.template.as_str());
+            statuses.push(agent.status.as_str());
+            capabilities.push(serde_json::to_string(&agent.capabilities).map_err(StoreError::other)?);
+            parameters.push(agent.parameters.to_string());
+            specs.push(agent.gmn_spec.as_deref());
+            model_keys.push(agent.model_key.as_str());
+            states.push(state.as_str());
+            times.push(agent.created_at);
+            event_ids.push(*event_id);
+            topics.push(event.topic.as_str());
+            kinds.push(event.kind.as_str());
+            payloads.push(event.payload.to_string());
+        }
+        let (written,) = sqlx::query_as::<_, (i64,)>(sql::INSERT_AGENTS)
+            .bind(ids)
+            .bind(owners)
+            .bind(names)
+            .bind(templates)
+            .bind(statuses)
+            .bind(capabilities)
+            .bind(parameters)
+            .bind(specs)
+            .bind(model_keys)
+            .bind(states)
+            .bind(times)
+            .bind(event_ids)
+            .bind(topics)
+            .bind(kinds)
+            .bind(payloads)
+            .fetch_one(&mut *pool.acquire().await.map_err(PgStore::error)?)
+            .await
+            .map_err(PgStore::error)?;
+        if usize::try_from(written).ok() != Some(batch.len()) {
+            return Err(StoreError::other(format!("{written} of a batch of {} agents written", batch.len())));
+        }
+        Ok(vec![(); batch.len()])
     }
 }

@@ -43,6 +43,19 @@ fn admin_url() -> String {
     freeagentics_test_support::database_admin_url()
 }
 
+/// The pool the suites run with.
+fn pg_options(application_name: &str) -> PostgresOptions {
+    PostgresOptions {
+        pool_size: 4,
+        max_overflow: 2,
+        acquire_timeout: Duration::from_secs(3),
+        statement_timeout: Duration::from_secs(10),
+        max_lifetime: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        application_name: application_name.to_owned(),
+    }
+}
+
 /// A fresh database; `None` outside CI when PostgreSQL is not running.
 async fn postgres() -> Option<(PgStore, String)> {
     let admin = match sqlx::PgPool::connect(&format!("{}/postgres", admin_url())).await {
@@ -55,15 +68,7 @@ async fn postgres() -> Option<(PgStore, String)> {
     let name = format!("fa_store_{}", Uuid::now_v7().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&admin).await.unwrap();
     admin.close().await;
-    let options = PostgresOptions {
-        pool_size: 4,
-        max_overflow: 2,
-        acquire_timeout: Duration::from_secs(3),
-        statement_timeout: Duration::from_secs(10),
-        max_lifetime: Duration::from_secs(60),
-        idle_timeout: Duration::from_secs(60),
-        application_name: "conformance".to_owned(),
-    };
+    let options = pg_options("conformance");
     let store = connect_postgres(&format!("{}/{name}", admin_url()), &options).unwrap();
     store.migrate_run().await.unwrap();
     Some((store, name))
@@ -80,15 +85,7 @@ async fn through_pgbouncer() -> Option<(PgStore, String, PgBouncer)> {
     let server = admin.rsplit('@').next().unwrap_or("127.0.0.1:5432");
     let (host, port) = server.split_once(':').unwrap_or((server, "5432"));
     let bouncer = PgBouncer::start(host, port.parse().unwrap_or(5432))?;
-    let options = PostgresOptions {
-        pool_size: 4,
-        max_overflow: 2,
-        acquire_timeout: Duration::from_secs(3),
-        statement_timeout: Duration::from_secs(10),
-        max_lifetime: Duration::from_secs(60),
-        idle_timeout: Duration::from_secs(60),
-        application_name: "conformance-pgbouncer".to_owned(),
-    };
+    let options = pg_options("conformance-pgbouncer");
     let url = format!("postgres://postgres@127.0.0.1:{}/{name}", bouncer.port);
     let store = connect_postgres(&url, &options).unwrap();
     Some((store, name, bouncer))
@@ -167,6 +164,8 @@ conformance!(
     audit_events_list_and_filter,
     concurrent_writes_all_succeed,
     agents_round_trip_with_their_events,
+    concurrent_creates_each_stand_alone,
+    concurrent_steps_each_stand_alone,
     an_account_and_an_agent_read_in_one_query,
     agents_list_with_every_filter,
     steps_are_versioned_and_history_is_bounded,
@@ -380,4 +379,56 @@ async fn concurrent_writes_all_succeed(store: &dyn Store) {
     assert!(failures.is_empty(), "{failures:?}");
     let page = store.list_users(&UserQuery { limit: 100, ..UserQuery::default() }).await.unwrap();
     assert_eq!(page.items.len(), 40);
+}
+
+/// PostgreSQL commits creates that arrive together in shared transactions (`write_batch.rs`):
+/// 64 at once take far fewer than 64 commits, and each agent's event is in its agent's commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_commits_concurrent_creates_together() {
+    let Some((store, name)) = postgres().await else { return };
+    let owner = agents::owner(&store, "batched").await;
+    let event = agents::event("agent.created");
+    let creates = (0..64).map(|i| store.create_agent(agents::new_agent(owner, &format!("Agent {i}"), "x"), &event));
+    let created: Vec<Agent> =
+        futures_util::future::join_all(creates).await.into_iter().collect::<Result<_, _>>().unwrap();
+
+    let db = sqlx::PgPool::connect(&format!("{}/{name}", admin_url())).await.unwrap();
+    let ids: Vec<Uuid> = created.iter().map(|a| a.id).collect();
+    let (agents, commits): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct xmin::text) from agents where id = any($1)")
+            .bind(&ids)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(agents, 64);
+    assert!(commits < 40, "64 concurrent creates took {commits} commits");
+    let apart: i64 = sqlx::query_scalar(
+        "select count(*) from agents a join events e on e.topic = 'agent:' || a.id where a.id = any($1) \
+         and e.xmin::text <> a.xmin::text",
+    )
+    .bind(&ids)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(apart, 0, "every event commits with its agent");
+    db.close().await;
+    drop_postgres(store, name).await;
+}
+
+/// Migrations wait for their connection longer than a request would: a start-up under a 1 ms
+/// `DATABASE_ACQUIRE_TIMEOUT_MS` (opening a connection takes longer) still migrates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_outwait_a_short_acquire_timeout() {
+    let Some((store, name)) = postgres().await else { return };
+    store.migrate_revert().await.unwrap();
+    store.close().await;
+    let options = PostgresOptions {
+        pool_size: 1,
+        max_overflow: 0,
+        acquire_timeout: Duration::from_millis(1),
+        ..pg_options("conformance-short-acquire")
+    };
+    let store = connect_postgres(&format!("{}/{name}", admin_url()), &options).unwrap();
+    assert!(!store.migrate_run().await.unwrap().is_empty(), "the reverted migration is applied again");
+    drop_postgres(store, name).await;
 }

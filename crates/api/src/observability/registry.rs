@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 pub const HTTP_DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 pub const INFERENCE_DURATION_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
+/// Writes per batch (`store/src/write_batch.rs`); a batch holds 32 at most.
+pub const WRITE_BATCH_BUCKETS: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+
 /// Seconds; the cache's staleness bound is about one.
 pub const CACHE_LAG_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
@@ -27,6 +30,12 @@ pub fn install() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full("freeagentics_db_query_duration_seconds".into()),
                         &HTTP_DURATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("freeagentics_db_write_batch_size".into()),
+                        &WRITE_BATCH_BUCKETS,
                     )
                 })
                 .and_then(|b| {
@@ -61,6 +70,10 @@ fn describe_all() {
         "freeagentics_db_query_duration_seconds",
         Unit::Seconds,
         "Store operation latency by operation"
+    );
+    describe_histogram!(
+        "freeagentics_db_write_batch_size",
+        "Writes committed together in one statement, by operation (agent creates on PostgreSQL)"
     );
     describe_gauge!("http_requests_in_flight", "HTTP requests being served");
     describe_gauge!("freeagentics_build_info", "Build metadata; always 1");

@@ -43,26 +43,33 @@ impl LocalEventBus {
 
 #[async_trait]
 impl EventBus for LocalEventBus {
-    async fn publish(&self, event: &BusEvent) -> Result<bool, RedisError> {
+    async fn publish(&self, events: &[BusEvent]) -> Result<Vec<bool>, RedisError> {
+        let mut added = Vec::with_capacity(events.len());
         {
             let mut ring = self.ring();
-            if event.id <= ring.last {
-                return Ok(false);
+            for event in events {
+                if event.id <= ring.last {
+                    added.push(false);
+                    continue;
+                }
+                if ring.last == 0 {
+                    // the process knows nothing from before its first event
+                    ring.floor = event.id.saturating_sub(1);
+                }
+                ring.last = event.id;
+                ring.events.push_back(event.clone());
+                added.push(true);
             }
-            if ring.last == 0 {
-                // the process knows nothing from before its first event
-                ring.floor = event.id.saturating_sub(1);
-            }
-            ring.last = event.id;
-            ring.events.push_back(event.clone());
             while ring.events.len() > self.capacity {
                 if let Some(dropped) = ring.events.pop_front() {
                     ring.floor = dropped.id;
                 }
             }
         }
-        self.published.notify_waiters();
-        Ok(true)
+        if added.contains(&true) {
+            self.published.notify_waiters();
+        }
+        Ok(added)
     }
 
     async fn read_after(&self, after: u64, limit: usize, wait: Duration) -> Result<Batch, RedisError> {

@@ -50,10 +50,12 @@ pub enum Replay {
 
 #[async_trait]
 pub trait EventBus: Send + Sync + std::fmt::Debug {
-    /// Appends `event` under its id. `Ok(false)` when the bus already holds that id or a later
-    /// one: it was published before (by this relay before a crash, or by another replica's), so
-    /// publishing is idempotent and never reorders.
-    async fn publish(&self, event: &BusEvent) -> Result<bool, RedisError>;
+    /// Appends `events`, in order, each under its id, in one round trip; answers per event whether
+    /// it was appended. `false` when the bus already held that id or a later one: it was
+    /// published before (by this relay before a crash, or by another replica's), so publishing is
+    /// idempotent and never reorders. On an error some of them may have been appended: publishing
+    /// them again is safe.
+    async fn publish(&self, events: &[BusEvent]) -> Result<Vec<bool>, RedisError>;
     /// Events after `after` (at most `limit`), waiting up to `wait` for the first one.
     async fn read_after(&self, after: u64, limit: usize, wait: Duration) -> Result<Batch, RedisError>;
     /// The retained events after `after`, if that is all of them and at most `max`.

@@ -10,24 +10,33 @@ use deadpool_redis::redis::{self, Value};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-/// Append, and trim to the bound, moving the floor up to the last entry trimmed. A stream that
-/// does not exist (first start, or Redis lost its data) knows nothing before this event.
+/// Append each event (ARGV: the bound, then id and entry for each event, in order), then trim to
+/// the bound, moving the floor up to the last entry trimmed. Answers 1 per event appended and 0 per
+/// event the stream already held (that id or a later one). A stream that does not exist (first
+/// start, or Redis lost its data) knows nothing before the first event appended to it.
 const PUBLISH_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[2], tonumber(ARGV[1]) - 1)
+local added = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SET', KEYS[2], tonumber(ARGV[i]) - 1)
+  end
+  local result = redis.pcall('XADD', KEYS[1], ARGV[i] .. '-0', 'e', ARGV[i + 1])
+  if type(result) == 'table' and result.err then
+    if not string.find(result.err, 'equal or smaller', 1, true) then
+      return redis.error_reply(result.err)
+    end
+    added[#added + 1] = 0
+  else
+    added[#added + 1] = 1
+  end
 end
-local added = redis.pcall('XADD', KEYS[1], ARGV[1] .. '-0', 'e', ARGV[3])
-if type(added) == 'table' and added.err then
-  if string.find(added.err, 'equal or smaller', 1, true) then return 0 end
-  return redis.error_reply(added.err)
-end
-local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
 if excess > 0 then
   local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
   redis.call('SET', KEYS[2], string.match(gone[#gone][1], '^(%d+)'))
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2])
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
 end
-return 1
+return added
 ";
 
 /// `{floor, last, id, entry, id, entry, …}` for everything after ARGV[1] (at most ARGV[2]), read
@@ -131,12 +140,21 @@ fn read_reply(reply: Value) -> Option<Vec<BusEvent>> {
 
 #[async_trait]
 impl EventBus for RedisEventBus {
-    async fn publish(&self, event: &BusEvent) -> Result<bool, RedisError> {
-        let body = serde_json::to_string(event).map_err(|e| RedisError::Command(e.to_string()))?;
+    async fn publish(&self, events: &[BusEvent]) -> Result<Vec<bool>, RedisError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut invocation = self.publish.key(&self.stream);
-        invocation.key(&self.floor).arg(event.id).arg(self.max_len).arg(body);
-        let added: i64 = self.redis.invoke(&invocation).await.map_err(failed)?;
-        Ok(added == 1)
+        invocation.key(&self.floor).arg(self.max_len);
+        for event in events {
+            let body = serde_json::to_string(event).map_err(|e| RedisError::Command(e.to_string()))?;
+            invocation.arg(event.id).arg(body);
+        }
+        let added: Vec<i64> = self.redis.invoke(&invocation).await.map_err(failed)?;
+        if added.len() != events.len() {
+            return Err(malformed("the publish script"));
+        }
+        Ok(added.into_iter().map(|added| added == 1).collect())
     }
 
     async fn read_after(&self, after: u64, limit: usize, wait: Duration) -> Result<Batch, RedisError> {

@@ -29,17 +29,32 @@ fn ids(replay: Replay) -> Option<Vec<u64>> {
 
 async fn publishing_is_ordered_and_idempotent(bus: Arc<dyn EventBus>) {
     assert_eq!(bus.last_id().await.unwrap(), 0);
-    assert!(bus.publish(&event(3)).await.unwrap());
-    assert!(bus.publish(&event(4)).await.unwrap());
+    assert_eq!(bus.publish(&[event(3)]).await.unwrap(), [true]);
+    assert_eq!(bus.publish(&[event(4)]).await.unwrap(), [true]);
     // a repeat, and anything at or below the newest, is refused without error
-    assert!(!bus.publish(&event(4)).await.unwrap());
-    assert!(!bus.publish(&event(2)).await.unwrap());
+    assert_eq!(bus.publish(&[event(4)]).await.unwrap(), [false]);
+    assert_eq!(bus.publish(&[event(2)]).await.unwrap(), [false]);
     // ids need not be consecutive
-    assert!(bus.publish(&event(9)).await.unwrap());
+    assert_eq!(bus.publish(&[event(9)]).await.unwrap(), [true]);
     assert_eq!(bus.last_id().await.unwrap(), 9);
     let batch = bus.read_after(3, 10, Duration::from_millis(10)).await.unwrap();
     assert!(!batch.gap);
     assert_eq!(batch.events, vec![event(4), event(9)]);
+    // many in one call: each answered in order, repeats and stragglers refused within the batch
+    let many = [event(10), event(11), event(11), event(8), event(12)];
+    assert_eq!(bus.publish(&many).await.unwrap(), [true, true, false, false, true]);
+    assert_eq!(bus.publish(&[]).await.unwrap(), Vec::<bool>::new());
+    let batch = bus.read_after(9, 10, Duration::from_millis(10)).await.unwrap();
+    assert_eq!(batch.events, vec![event(10), event(11), event(12)]);
+}
+
+async fn a_batch_larger_than_the_bound_keeps_its_newest(bus: Arc<dyn EventBus>) {
+    let batch: Vec<BusEvent> = (1..=8).map(event).collect();
+    assert_eq!(bus.publish(&batch).await.unwrap(), [true; 8]);
+    assert_eq!(bus.last_id().await.unwrap(), 8);
+    // 5 retained (4..=8): the floor is 3
+    assert_eq!(ids(bus.replay(3, 10).await.unwrap()), Some(vec![4, 5, 6, 7, 8]));
+    assert_eq!(ids(bus.replay(2, 10).await.unwrap()), None, "event 3 was trimmed");
 }
 
 async fn replay_is_complete_or_refused(bus: Arc<dyn EventBus>) {
@@ -47,7 +62,7 @@ async fn replay_is_complete_or_refused(bus: Arc<dyn EventBus>) {
     assert_eq!(ids(bus.replay(0, 10).await.unwrap()), Some(vec![]));
     assert_eq!(ids(bus.replay(1, 10).await.unwrap()), None);
     for id in 10..=16 {
-        bus.publish(&event(id)).await.unwrap();
+        bus.publish(&[event(id)]).await.unwrap();
     }
     // 5 retained (12..=16): the floor is 11
     assert_eq!(ids(bus.replay(11, 10).await.unwrap()), Some(vec![12, 13, 14, 15, 16]));
@@ -67,7 +82,7 @@ async fn replay_is_complete_or_refused(bus: Arc<dyn EventBus>) {
 }
 
 async fn a_blocked_reader_wakes_on_publish(bus: Arc<dyn EventBus>) {
-    bus.publish(&event(1)).await.unwrap();
+    bus.publish(&[event(1)]).await.unwrap();
     let reader = {
         let bus = Arc::clone(&bus);
         tokio::spawn(async move {
@@ -77,7 +92,7 @@ async fn a_blocked_reader_wakes_on_publish(bus: Arc<dyn EventBus>) {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    bus.publish(&event(2)).await.unwrap();
+    bus.publish(&[event(2)]).await.unwrap();
     let (batch, waited) = reader.await.unwrap();
     assert_eq!(batch.events, vec![event(2)]);
     assert!(waited < Duration::from_secs(2), "woken by the publish, not the timeout: {waited:?}");
@@ -109,7 +124,12 @@ macro_rules! both_buses {
     };
 }
 
-both_buses!(publishing_is_ordered_and_idempotent, replay_is_complete_or_refused, a_blocked_reader_wakes_on_publish);
+both_buses!(
+    publishing_is_ordered_and_idempotent,
+    a_batch_larger_than_the_bound_keeps_its_newest,
+    replay_is_complete_or_refused,
+    a_blocked_reader_wakes_on_publish
+);
 
 /// Two replicas on one stream: what one publishes the other reads and replays, and the other
 /// cannot publish it again.
@@ -118,8 +138,8 @@ async fn replicas_share_one_stream() {
     let Some(pool) = crate::redis().await else { return };
     let a = RedisEventBus::new(pool.clone(), 100);
     let b = RedisEventBus::new(pool, 100);
-    assert!(a.publish(&event(1)).await.unwrap());
-    assert!(!b.publish(&event(1)).await.unwrap());
+    assert_eq!(a.publish(&[event(1)]).await.unwrap(), [true]);
+    assert_eq!(b.publish(&[event(1)]).await.unwrap(), [false]);
     assert_eq!(b.read_after(0, 10, Duration::from_millis(10)).await.unwrap().events, vec![event(1)]);
     assert_eq!(ids(b.replay(0, 10).await.unwrap()), Some(vec![1]));
 }
@@ -132,7 +152,7 @@ async fn an_unreachable_redis_is_an_error_not_a_silence() {
         key_prefix: "fa:test:unreachable:".to_owned(),
     };
     let bus = RedisEventBus::new(RedisPool::new("redis://127.0.0.1:1", &options).unwrap(), 10);
-    assert!(bus.publish(&event(1)).await.is_err());
+    assert!(bus.publish(&[event(1)]).await.is_err());
     assert!(bus.replay(0, 10).await.is_err());
     assert!(bus.read_after(0, 10, Duration::from_millis(10)).await.is_err());
     assert!(bus.last_id().await.is_err());

@@ -321,3 +321,63 @@ pub(crate) async fn every_migration_reverts_and_reapplies(store: &dyn Store) {
     let owner = owner(store, "again").await;
     store.create_agent(new_agent(owner, "after", "basic-explorer"), &event("agent.created")).await.unwrap();
 }
+
+/// Creates arriving together (which PostgreSQL writes in batches): each lands once with its own
+/// event, and one that fails (an owner that does not exist) fails alone.
+pub(crate) async fn concurrent_creates_each_stand_alone(store: &dyn Store) {
+    let owner = owner(store, "concurrent").await;
+    let ghost = new_id();
+    let creates =
+        (0..40).map(|i| new_agent(if i == 20 { ghost } else { owner }, &format!("Agent {i}"), "basic-explorer"));
+    let event = event("agent.created");
+    let results = futures_util::future::join_all(creates.map(|new| store.create_agent(new, &event))).await;
+
+    assert!(results[20].is_err(), "an agent of an unknown owner is refused: {:?}", results[20]);
+    let created: Vec<Agent> = results
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 20)
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("create {i} failed beside the bad one: {e:?}")))
+        .collect();
+    assert_eq!(created.len(), 39);
+    for agent in &created {
+        assert_eq!(&store.agent_by_id(agent.id).await.unwrap(), agent, "{} reads back as returned", agent.name);
+    }
+
+    let events = store.unpublished_events(100).await.unwrap();
+    let mut topics: Vec<String> = events.iter().map(|e| e.topic.clone()).collect();
+    let mut expected: Vec<String> = created.iter().map(|a| format!("agent:{}", a.id)).collect();
+    topics.sort();
+    expected.sort();
+    assert_eq!(topics, expected, "one event per created agent, none for the refused one");
+    assert!(events.iter().all(|e| e.kind == "agent.created" && e.payload["version"] == 1));
+}
+
+/// Steps arriving together: each agent's step lands once with its history record and event, and of
+/// two steps computed from one read exactly one is recorded.
+pub(crate) async fn concurrent_steps_each_stand_alone(store: &dyn Store) {
+    let owner = owner(store, "steppers").await;
+    let mut agents = Vec::new();
+    for i in 0..20 {
+        agents
+            .push(store.create_agent(new_agent(owner, &format!("S{i}"), "x"), &event("agent.created")).await.unwrap());
+    }
+    let stepped = event("agent.stepped");
+    let writes = agents.iter().map(|a| step(a, 1)).chain([step(&agents[0], 2)]);
+    let results = futures_util::future::join_all(writes.map(|w| store.record_step(w, &stepped))).await;
+
+    let (first, second) = (&results[0], &results[20]);
+    assert_eq!(usize::from(first.is_ok()) + usize::from(second.is_ok()), 1, "{first:?} {second:?}");
+    assert!(matches!(if first.is_ok() { second } else { first }, Err(StoreError::VersionMismatch)));
+    for (agent, result) in agents.iter().zip(&results).skip(1) {
+        let after = result.as_ref().unwrap_or_else(|e| panic!("{} failed: {e:?}", agent.name));
+        assert_eq!((after.step_count, after.version), (1, 2));
+        assert_eq!(&store.agent_by_id(agent.id).await.unwrap(), after, "the row returned is the row stored");
+        assert_eq!(store.list_steps(agent.id, 10, None).await.unwrap().items.len(), 1, "one history record");
+    }
+    let kept = store.list_steps(agents[0].id, 10, None).await.unwrap().items;
+    let expected = if first.is_ok() { [1] } else { [2] };
+    assert_eq!(kept.iter().map(|s| s.observation[0]).collect::<Vec<_>>(), expected, "the recorded one's history");
+    let events = store.unpublished_events(100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "agent.stepped").count(), 20, "one event per recorded step");
+}
