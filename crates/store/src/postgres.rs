@@ -27,10 +27,9 @@ const MIGRATION_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from
 const CREATE_BATCH: BatchSettings = BatchSettings { operation: "create_agent", writers: 8, max_items: 32, queue: 1024 };
 
 impl PgStore {
-    /// Starts the store's batch writers: call it on a Tokio runtime.
     pub(crate) fn new(pool: PgPool) -> Self {
         let writer_pool = pool.clone();
-        let creates = WriteBatcher::start(
+        let creates = WriteBatcher::new(
             CREATE_BATCH,
             Arc::new(move |batch| Box::pin(agent_writes::insert_agents(writer_pool.clone(), batch))),
         );

@@ -40,15 +40,21 @@ struct Job<T, R> {
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
 
+/// The queue's receiving end and the writing function, until the first write starts the writers.
+type Unstarted<T, R> = std::sync::Mutex<Option<(mpsc::Receiver<Job<T, R>>, WriteMany<T, R>)>>;
+
 /// A queue of writes of one kind and the tasks that write them. Cloning shares both; the tasks
 /// end once every clone is dropped (they hold the writing function, never the queue's sender).
+/// The tasks start with the first write, on its runtime, so the store can be built outside one.
 pub(crate) struct WriteBatcher<T, R> {
     queue: mpsc::Sender<Job<T, R>>,
+    settings: BatchSettings,
+    unstarted: Arc<Unstarted<T, R>>,
 }
 
 impl<T, R> Clone for WriteBatcher<T, R> {
     fn clone(&self) -> Self {
-        Self { queue: self.queue.clone() }
+        Self { queue: self.queue.clone(), settings: self.settings, unstarted: Arc::clone(&self.unstarted) }
     }
 }
 
@@ -63,22 +69,29 @@ where
     T: Send + Sync + 'static,
     R: Send + 'static,
 {
-    /// Starts the writers on the current Tokio runtime.
-    pub(crate) fn start(settings: BatchSettings, write: WriteMany<T, R>) -> Self {
+    pub(crate) fn new(settings: BatchSettings, write: WriteMany<T, R>) -> Self {
         let (queue, jobs) = mpsc::channel(settings.queue.max(1));
-        let jobs = Arc::new(Mutex::new(jobs));
-        for _ in 0..settings.writers.max(1) {
-            tokio::spawn(run_writer(Arc::clone(&jobs), Arc::clone(&write), settings));
-        }
-        Self { queue }
+        Self { queue, settings, unstarted: Arc::new(std::sync::Mutex::new(Some((jobs, write)))) }
     }
 
     /// Queues `item` and waits for the batch it went in to commit or fail.
     pub(crate) async fn write(&self, item: T) -> Result<R, StoreError> {
+        self.start_writers();
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the store's writers have stopped".to_owned());
         self.queue.send(Job { item: Arc::new(item), reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Spawns the writers on the current runtime, the first time only.
+    fn start_writers(&self) {
+        let unstarted = self.unstarted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some((jobs, write)) = unstarted {
+            let jobs = Arc::new(Mutex::new(jobs));
+            for _ in 0..self.settings.writers.max(1) {
+                tokio::spawn(run_writer(Arc::clone(&jobs), Arc::clone(&write), self.settings));
+            }
+        }
     }
 }
 
@@ -177,7 +190,7 @@ mod tests {
                 Ok(items.iter().map(|i| i * 10).collect())
             })
         });
-        WriteBatcher::start(BatchSettings { operation: "test", writers, max_items, queue: 64 }, write)
+        WriteBatcher::new(BatchSettings { operation: "test", writers, max_items, queue: 64 }, write)
     }
 
     /// Queues `items` behind a first write (0) that holds the only writer, then lets every write go.
@@ -255,6 +268,18 @@ mod tests {
             "{results:?}"
         );
         assert_eq!(*recorder.batches.lock().unwrap(), [vec![0], vec![1, -2, 3]], "no retries");
+    }
+
+    /// `connect_postgres` is not async: a store built outside a runtime starts its writers with its
+    /// first write, on that write's runtime.
+    #[test]
+    fn a_batcher_built_outside_a_runtime_writes_on_the_first_writers_runtime() {
+        let recorder = recorder(|| StoreError::other("refused"));
+        let batcher = batcher(&recorder, 2, 32);
+        recorder.gate.add_permits(10);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(runtime.block_on(batcher.write(4)).unwrap(), 40);
+        assert_eq!(*recorder.batches.lock().unwrap(), [vec![4]]);
     }
 
     #[tokio::test]
