@@ -12,6 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    // the service's memory policy, so that the two differ only in what the stack does
+    freeagentics_server::memory::disable_transparent_huge_pages().unwrap();
     let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:18001".to_owned());
     let app = Router::new().route(
         "/health",

@@ -20,6 +20,7 @@ mod health;
 mod inference;
 mod jwt;
 mod lifecycle;
+mod memory;
 mod metrics;
 mod openapi;
 mod rate_limit;

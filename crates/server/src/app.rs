@@ -272,7 +272,13 @@ impl Application {
         if let Some(metrics_addr) = metrics_addr {
             tracing::info!(addr = %metrics_addr, "serving metrics");
         }
-        tracing::info!(%addr, backend = state.store.backend().as_str(), redis = state.redis.is_some(), "serving");
+        tracing::info!(
+            %addr,
+            backend = state.store.backend().as_str(),
+            redis = state.redis.is_some(),
+            transparent_huge_pages = ?crate::memory::transparent_huge_pages_enabled(),
+            "serving"
+        );
 
         tokio::select! {
             result = &mut server => {

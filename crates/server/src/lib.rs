@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod memory;
 pub mod realtime;
 pub mod security;
 pub mod serve;
