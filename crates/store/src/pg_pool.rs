@@ -314,12 +314,21 @@ mod tests {
         assert!(killed, "backend {pid} terminated");
     }
 
-    /// A TCP relay to PostgreSQL that counts the bytes the client sends.
-    async fn counting_proxy() -> (String, Arc<AtomicUsize>) {
+    /// A TCP relay to PostgreSQL between the pool and the server.
+    struct Relay {
+        url: String,
+        /// Bytes the client sent.
+        sent: Arc<AtomicUsize>,
+        /// While set, the server's replies wait in the relay: a peer that went silent.
+        hold_replies: Arc<AtomicBool>,
+    }
+
+    async fn relay() -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let sent = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&sent);
+        let hold_replies = Arc::new(AtomicBool::new(false));
+        let (counter, held) = (Arc::clone(&sent), Arc::clone(&hold_replies));
         let upstream = options(&admin());
         let target = format!("{}:{}", upstream.get_host(), upstream.get_port());
         tokio::spawn(async move {
@@ -327,7 +336,7 @@ mod tests {
                 let server = tokio::net::TcpStream::connect(&target).await.unwrap();
                 let (mut client_read, mut client_write) = client.into_split();
                 let (mut server_read, mut server_write) = server.into_split();
-                let counter = Arc::clone(&counter);
+                let (counter, held) = (Arc::clone(&counter), Arc::clone(&held));
                 tokio::spawn(async move {
                     let mut buf = vec![0; 8192];
                     while let Ok(n @ 1..) = client_read.read(&mut buf).await {
@@ -338,12 +347,20 @@ mod tests {
                     }
                 });
                 tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    let mut buf = vec![0; 8192];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        while held.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
                 });
             }
         });
         let user = upstream.get_username();
-        (format!("postgres://{user}@127.0.0.1:{port}/postgres?sslmode=disable"), sent)
+        Relay { url: format!("postgres://{user}@127.0.0.1:{port}/postgres?sslmode=disable"), sent, hold_replies }
     }
 
     #[tokio::test]
@@ -351,7 +368,7 @@ mod tests {
         if pool(settings(1)).await.is_none() {
             return;
         }
-        let (url, sent) = counting_proxy().await;
+        let Relay { url, sent, .. } = relay().await;
         let pool = PgPool::new(options(&url), settings(1));
         let mut conn = pool.acquire().await.unwrap();
         let first: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *conn).await.unwrap();
@@ -400,6 +417,34 @@ mod tests {
             .unwrap();
         assert_eq!(held, 0, "the lock went with the rollback");
         assert_eq!(backend_pid(&pool).await, pid, "and the connection is reused");
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_rollback_left_unanswered_gives_the_connection_up_after_the_flush_timeout() {
+        if pool(settings(1)).await.is_none() {
+            return;
+        }
+        let relay = relay().await;
+        let pool = PgPool::new(options(&relay.url), settings(1));
+        let first = backend_pid(&pool).await;
+        {
+            let mut conn = pool.acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("select 1").execute(&mut *tx).await.unwrap();
+            relay.hold_replies.store(true, Ordering::SeqCst);
+            // the transaction and the lease drop here: the ROLLBACK goes out, its answer never comes back
+        }
+        let dropped = Instant::now();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(pool.counts(), Counts { idle: 0, in_use: 1 }, "held while its rollback is unanswered");
+        while pool.counts().in_use > 0 && dropped.elapsed() < FLUSH_TIMEOUT * 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(pool.counts(), Counts { idle: 0, in_use: 0 }, "given up, not put back");
+        assert!(dropped.elapsed() >= FLUSH_TIMEOUT, "not before the flush timeout");
+        relay.hold_replies.store(false, Ordering::SeqCst);
+        assert_ne!(backend_pid(&pool).await, first, "the next acquire opens a new connection");
         pool.close().await;
     }
 
