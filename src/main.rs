@@ -7,7 +7,8 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // before the runtime's threads allocate (crates/server/src/memory.rs); start-up warns if it failed
+    // before the runtime's threads allocate (crates/server/src/memory.rs); the "serving" log line
+    // says whether it took
     let _ = freeagentics_server::memory::disable_transparent_huge_pages();
     let outcome = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(freeagentics_server::cli::run()),

@@ -3,10 +3,10 @@
 //! mimalloc marks its arenas for transparent huge pages (`MADV_HUGEPAGE`). On a kernel whose THP
 //! mode is `madvise` or `always` (most distributions and Kubernetes nodes), khugepaged then turns
 //! any 2 MiB range with a few live pages into a whole huge page, in the background: after a burst
-//! of 50k agent creates the service grew from 62 to 93 MiB while idle, 61 MiB of it in huge pages,
-//! against 37 MiB with THP off and the same throughput (docs/PERFORMANCE.md). A pod's memory limit
-//! counts those pages, so the service turns THP off for itself (`PR_SET_THP_DISABLE`, inherited by
-//! nothing else: it is per process).
+//! of 50k agent creates the service grew from 66 to 93 MiB while idle, 61 MiB of it in huge pages,
+//! against 39 MiB with THP off and the same throughput (docs/PERFORMANCE.md). A pod's memory limit
+//! counts those pages, so the service turns THP off for itself (`PR_SET_THP_DISABLE`: this process
+//! and any it would start, not the node).
 
 /// Turns transparent huge pages off for this process. Call it first, before the runtime and its
 /// threads allocate: pages already huge stay huge.
