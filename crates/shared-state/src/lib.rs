@@ -7,6 +7,7 @@ pub mod cache;
 mod denylist;
 pub mod events;
 mod rate_limit;
+mod redis_manager;
 mod redis_pool;
 mod tickets;
 

@@ -1,9 +1,11 @@
 //! The Redis connection pool every Redis-backed component shares: one Redis at `REDIS_URL`, or
 //! the primary that Redis Sentinel names (`REDIS_SENTINELS`), found again after a failover.
+use crate::redis_manager::{Recent, Tracked};
+use deadpool::managed::{Object, Pool};
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, ScriptInvocation, Value};
 use deadpool_redis::sentinel::{SentinelNodeConnectionInfo, SentinelServerType};
-use deadpool_redis::{Config, ConnectionAddr, ConnectionInfo, Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{ConnectionAddr, ConnectionInfo, PoolConfig, Runtime, Timeouts};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -31,10 +33,13 @@ pub struct SentinelOptions {
     pub master: String,
 }
 
+type DirectManager = Recent<deadpool_redis::Manager>;
+type SentinelManager = Recent<deadpool_redis::sentinel::Manager>;
+
 #[derive(Clone)]
 enum Inner {
-    Direct(Pool),
-    Sentinel(deadpool_redis::sentinel::Pool),
+    Direct(Pool<DirectManager>),
+    Sentinel(Pool<SentinelManager>),
 }
 
 /// Where a dedicated (unpooled) connection comes from: pub/sub needs one of its own.
@@ -55,8 +60,8 @@ pub struct RedisPool {
 
 /// A pooled connection to the one Redis, or to the primary Sentinel named when it was opened.
 pub enum RedisConnection {
-    Direct(deadpool_redis::Connection),
-    Sentinel(deadpool_redis::sentinel::Connection),
+    Direct(Object<DirectManager>),
+    Sentinel(Object<SentinelManager>),
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -73,18 +78,22 @@ impl RedisConnection {
     /// demoted to replica during a failover: pings still succeed there, so recycling would keep it.
     fn discard(self) {
         match self {
-            Self::Direct(conn) => drop(deadpool_redis::Connection::take(conn)),
-            Self::Sentinel(conn) => drop(deadpool_redis::sentinel::Connection::take(conn)),
+            Self::Direct(conn) => drop(Object::take(conn)),
+            Self::Sentinel(conn) => drop(Object::take(conn)),
+        }
+    }
+
+    fn tracked(&mut self) -> &mut Tracked {
+        match self {
+            Self::Direct(conn) => conn,
+            Self::Sentinel(conn) => conn,
         }
     }
 }
 
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Direct(conn) => conn.req_packed_command(cmd),
-            Self::Sentinel(conn) => conn.req_packed_command(cmd),
-        }
+        self.tracked().conn.req_packed_command(cmd)
     }
 
     fn req_packed_commands<'a>(
@@ -93,16 +102,13 @@ impl ConnectionLike for RedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Direct(conn) => conn.req_packed_commands(cmd, offset, count),
-            Self::Sentinel(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
+        self.tracked().conn.req_packed_commands(cmd, offset, count)
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Direct(conn) => conn.get_db(),
-            Self::Sentinel(conn) => conn.get_db(),
+            Self::Direct(conn) => conn.conn.get_db(),
+            Self::Sentinel(conn) => conn.conn.get_db(),
         }
     }
 }
@@ -117,13 +123,10 @@ impl std::fmt::Debug for RedisPool {
 impl RedisPool {
     /// Builds the pool without connecting, so start-up does not depend on Redis being up.
     pub fn new(url: &str, options: &RedisOptions) -> Result<Self, RedisError> {
-        let mut config = Config::from_url(url);
-        config.pool = Some(pool_config(options));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|_| RedisError::Unavailable("invalid REDIS_URL".to_owned()))?;
-        let client = deadpool_redis::redis::Client::open(url)
-            .map_err(|_| RedisError::Unavailable("invalid REDIS_URL".to_owned()))?;
+        let invalid = || RedisError::Unavailable("invalid REDIS_URL".to_owned());
+        let manager = deadpool_redis::Manager::new(url).map_err(|_| invalid())?;
+        let pool = pooled(manager, options).map_err(|_| invalid())?;
+        let client = deadpool_redis::redis::Client::open(url).map_err(|_| invalid())?;
         Ok(Self {
             pool: Inner::Direct(pool),
             dedicated: Dedicated::Direct(client),
@@ -153,20 +156,16 @@ impl RedisPool {
             master: sentinel.master.clone(),
             node: info.redis.clone().into(),
         };
-        let config = deadpool_redis::sentinel::Config {
-            urls: None,
-            server_type: SentinelServerType::Master,
-            master_name: sentinel.master.clone(),
-            connections: Some(connections),
-            node_connection_info: Some(SentinelNodeConnectionInfo {
-                tls_mode: None,
-                redis_connection_info: Some(info.redis),
-            }),
-            pool: Some(pool_config(options)),
-        };
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| RedisError::Unavailable(format!("invalid sentinel configuration: {e}")))?;
+        let invalid_sentinels =
+            |e: &dyn std::fmt::Display| RedisError::Unavailable(format!("invalid sentinel configuration: {e}"));
+        let manager = deadpool_redis::sentinel::Manager::new(
+            connections,
+            sentinel.master.clone(),
+            Some(SentinelNodeConnectionInfo { tls_mode: None, redis_connection_info: Some(info.redis) }),
+            SentinelServerType::Master,
+        )
+        .map_err(|e| invalid_sentinels(&e))?;
+        let pool = pooled(manager, options).map_err(|e| invalid_sentinels(&e))?;
         Ok(Self {
             pool: Inner::Sentinel(pool),
             dedicated,
@@ -185,14 +184,17 @@ impl RedisPool {
 
     /// A pooled connection. Errors here mean Redis is unreachable: callers degrade, never fail.
     pub async fn connection(&self) -> Result<RedisConnection, RedisError> {
+        let mut conn = self.checkout().await?;
+        conn.tracked().unproven();
+        Ok(conn)
+    }
+
+    async fn checkout(&self) -> Result<RedisConnection, RedisError> {
         let unavailable = |e: &dyn std::fmt::Display| RedisError::Unavailable(e.to_string());
         match &self.pool {
             Inner::Direct(pool) => pool.get().await.map(RedisConnection::Direct).map_err(|e| unavailable(&e)),
-            // boxed: asking a sentinel for the primary is a large future, and every caller awaits
-            // this one (health checks included)
-            Inner::Sentinel(pool) => {
-                Box::pin(pool.get()).await.map(RedisConnection::Sentinel).map_err(|e| unavailable(&e))
-            }
+            // asking a sentinel for the primary is a large future: `Recent::create` boxes it
+            Inner::Sentinel(pool) => pool.get().await.map(RedisConnection::Sentinel).map_err(|e| unavailable(&e)),
         }
     }
 
@@ -274,17 +276,24 @@ impl RedisPool {
     }
 }
 
-fn pool_config(options: &RedisOptions) -> PoolConfig {
+fn pooled<M>(manager: M, options: &RedisOptions) -> Result<Pool<Recent<M>>, deadpool::managed::BuildError>
+where
+    Recent<M>: deadpool::managed::Manager,
+{
     let timeouts =
         Timeouts { wait: Some(options.timeout), create: Some(options.timeout), recycle: Some(options.timeout) };
-    PoolConfig { max_size: options.pool_size.max(1), timeouts, ..PoolConfig::default() }
+    let config = PoolConfig { max_size: options.pool_size.max(1), timeouts, ..PoolConfig::default() };
+    Pool::builder(Recent(manager)).config(config).runtime(Runtime::Tokio1).build()
 }
 
 /// A command's result, after dropping a connection that answered READONLY: it points at a primary
 /// demoted during a failover, and the next connection asks Sentinel for the new one.
-fn settle<T>(conn: RedisConnection, result: deadpool_redis::redis::RedisResult<T>) -> Result<T, RedisError> {
+fn settle<T>(mut conn: RedisConnection, result: deadpool_redis::redis::RedisResult<T>) -> Result<T, RedisError> {
     match result {
-        Ok(value) => Ok(value),
+        Ok(value) => {
+            conn.tracked().answered();
+            Ok(value)
+        }
         Err(error) if error.code() == Some("READONLY") => {
             conn.discard();
             Err(RedisError::Unavailable(error.to_string()))
